@@ -1,0 +1,86 @@
+"""The lerax side of the benchmark: ``PPO().learn_state`` behind the harness interface.
+
+Same env (gymnax, default params, through ``GymnaxToLeraxEnv``), same network
+(``MLPActorCriticPolicy`` defaults), same hyperparameters (``PPO`` defaults with the
+configuration's sizes) as the plain PPO in ``plain_ppo.py``. The training return is
+read from an ``EpisodeStatisticsCallback`` carried through the compiled run, the
+counterpart of the plain PPO's in-scan episode bookkeeping.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from implementations import BenchConfig, Built, Implementation
+from plain_ppo import FINAL_FRACTION
+
+from lerax.algorithm import PPO
+from lerax.callback import EpisodeStatisticsCallback
+from lerax.compatibility.gymnax import GymnaxToLeraxEnv
+from lerax.policy import MLPActorCriticPolicy
+
+
+class LeraxImplementation(Implementation):
+    """lerax's ``PPO`` with ``MLPActorCriticPolicy``, both at their defaults."""
+
+    name = "lerax"
+
+    def build(self, config: BenchConfig) -> Built:
+        """See :meth:`Implementation.build`."""
+        env = GymnaxToLeraxEnv.from_name(config.env_name)
+        algorithm = PPO(
+            num_envs=config.num_envs,
+            num_steps=config.num_steps,
+            num_epochs=config.num_epochs,
+            num_batches=config.num_batches,
+        )
+        callback = EpisodeStatisticsCallback()
+
+        def make_policy(key):
+            return MLPActorCriticPolicy(env=env, key=key)
+
+        def run(key):
+            policy_key, learn_key = jax.random.split(key)
+            state = algorithm.learn_state(
+                env,
+                make_policy(policy_key),
+                config.total_timesteps,
+                key=learn_key,
+                callback=callback,
+            )
+            return state.policy, state.callback_state
+
+        # The policy's non-array parts (spaces, activation) are fixed; only its
+        # arrays leave the compiled program, and are recombined for evaluation.
+        _, policy_static = eqx.partition(make_policy(jax.random.key(0)), eqx.is_array)
+
+        def train(key):
+            policy, stats = run(key)
+            return {
+                "policy": eqx.filter(policy, eqx.is_array),
+                "episodes": stats.episodes,
+                "mean_return": stats.mean_return,
+            }
+
+        def action_fn(output):
+            policy = eqx.combine(output["policy"], policy_static)
+
+            def act(obs, key):
+                _, action = policy(policy.reset(key=key), obs)
+                return action
+
+            return act
+
+        def training_return(output):
+            episodes = output["episodes"]
+            window = max(1, math.ceil(FINAL_FRACTION * episodes.shape[-1]))
+            episodes = episodes[-window:]
+            returns = jnp.where(episodes > 0, output["mean_return"][-window:], 0.0)
+            count = episodes.sum()
+            total = (returns * episodes).sum()
+            return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
+
+        return Built(train=train, action_fn=action_fn, training_return=training_return)

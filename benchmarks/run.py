@@ -1,0 +1,655 @@
+"""Benchmark lerax's PPO against a plain single-file PPO: speed, compile, learning.
+
+For each configuration, every implementation (``plain``: ``plain_ppo.py``;
+``lerax``: ``lerax_impl.py``) is compiled from cold caches and timed, then the runs
+are interleaved A B A B ... together with the throughput ceiling (the rollout alone:
+vmapped envs + policy forward in a ``lax.scan``), so that machine noise cancels in
+the ratios. Measured: compile time (``jax.jit(train).lower(key).compile()``), env
+steps per second of the whole run excluding compile (median of repeats), the
+compiler's memory analysis of the program, the final mean episode return (the
+trained policy evaluated deterministically, and the training return over the last
+~10% of iterations), and the fraction of the ceiling reached.
+
+Writes ``<out>/<timestamp>-<mode>.json`` and ``.md``; a full run also rewrites
+``docs/benchmarks.md``.
+
+    python benchmarks/run.py            # full budgets (tens of minutes on 2 cores)
+    python benchmarks/run.py --quick    # small budgets, < 3 minutes on 2 cores
+    python benchmarks/run.py --smoke    # tiny budgets, seconds: checks the script
+"""
+
+from __future__ import annotations
+
+import os
+
+# XLA:CPU's multi-threaded Eigen pool can deadlock when materialising vmapped
+# results (all workers parked, block_until_ready waits forever); observed here on
+# a 2-core machine with 4 vmapped seeds. Single-threaded Eigen avoids it at no
+# measurable cost for these small networks. Must be set before jax is imported.
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+    ).strip()
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gymnax  # noqa: E402
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import plain_ppo  # noqa: E402
+from implementations import (  # noqa: E402
+    REGISTRY,
+    BenchConfig,
+    Built,
+    ImplementationUnavailable,
+    load_implementation,
+)
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+DEFAULT_OUT = BENCH_DIR / "results"
+DEFAULT_DOCS = REPO_ROOT / "docs" / "benchmarks.md"
+
+# --------------------------------------------------------------------- configurations
+
+
+def configurations(mode: str) -> dict[str, BenchConfig]:
+    """The benchmark configurations at the budgets of ``mode``.
+
+    Args:
+        mode: ``"full"``, ``"quick"`` or ``"smoke"``.
+
+    Returns:
+        Configurations by name, in report order.
+    """
+    if mode == "smoke":
+        tiny = {"num_envs": 2, "num_steps": 16, "num_epochs": 2, "num_batches": 2}
+        budget = {"cartpole": 64, "pendulum": 64, "large-batch": 128, "seeds-8": 64}
+        large = {"num_envs": 8, "num_steps": 8, "num_epochs": 1, "num_batches": 2}
+        seeds = {"cartpole": 2, "pendulum": 1, "large-batch": 1, "seeds-8": 8}
+    else:
+        tiny = {}
+        large = {"num_envs": 64, "num_steps": 128, "num_epochs": 4, "num_batches": 4}
+        seeds = {"cartpole": 1, "pendulum": 1, "large-batch": 1, "seeds-8": 8}
+        if mode == "quick":
+            budget = {
+                "cartpole": 2**14,
+                "pendulum": 2**14,
+                "large-batch": 2**16,
+                "seeds-8": 2**13,
+            }
+        else:
+            budget = {
+                "cartpole": 2**17,
+                "pendulum": 2**19,
+                "large-batch": 2**19,
+                "seeds-8": 2**17,
+            }
+    return {
+        "cartpole": BenchConfig(
+            "cartpole",
+            "CartPole-v1",
+            budget["cartpole"],
+            num_seeds=seeds["cartpole"],
+            description="CartPole-v1, PPO defaults",
+            **tiny,
+        ),
+        "pendulum": BenchConfig(
+            "pendulum",
+            "Pendulum-v1",
+            budget["pendulum"],
+            num_seeds=seeds["pendulum"],
+            description="Pendulum-v1, PPO defaults",
+            **tiny,
+        ),
+        "large-batch": BenchConfig(
+            "large-batch",
+            "CartPole-v1",
+            budget["large-batch"],
+            num_seeds=seeds["large-batch"],
+            description="CartPole-v1, 64 envs x 128 steps, 4 epochs x 4 minibatches",
+            **large,
+        ),
+        "seeds-8": BenchConfig(
+            "seeds-8",
+            "CartPole-v1",
+            budget["seeds-8"],
+            num_seeds=seeds["seeds-8"],
+            description="CartPole-v1, PPO defaults, 8 seeds at once (jax.vmap)",
+            **tiny,
+        ),
+    }
+
+
+MODE_SETTINGS = {
+    # repeats: timed runs per implementation; eval_episodes: per seed.
+    "full": {"repeats": 3, "eval_episodes": 32, "configs": None},
+    "quick": {"repeats": 3, "eval_episodes": 8, "configs": None},
+    "smoke": {"repeats": 1, "eval_episodes": 2, "configs": ["cartpole", "pendulum"]},
+}
+
+# ----------------------------------------------------------------------- measurement
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout stays clean for the summary)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def seed_keys(config: BenchConfig, seed: int) -> jax.Array:
+    """The PRNG key (one seed) or keys (several) every implementation receives."""
+    key = jax.random.key(seed)
+    return jax.random.split(key, config.num_seeds) if config.num_seeds > 1 else key
+
+
+def batched(fn: Callable, config: BenchConfig) -> Callable:
+    """``fn`` vmapped over the leading seed axis when there are several seeds."""
+    return jax.vmap(fn) if config.num_seeds > 1 else fn
+
+
+@dataclasses.dataclass
+class Compiled:
+    """A compiled whole-run program and what it cost to build."""
+
+    executable: Any
+    lower_s: float
+    compile_s: float
+    memory: dict[str, int]
+
+    @property
+    def total_compile_s(self) -> float:
+        """Tracing + lowering + XLA compilation."""
+        return self.lower_s + self.compile_s
+
+
+def compile_cold(fn: Callable, argument: Any) -> Compiled:
+    """Trace, lower and compile ``fn`` from cold in-process caches, timed."""
+    jax.clear_caches()
+    start = time.perf_counter()
+    lowered = jax.jit(fn).lower(argument)
+    lowered_at = time.perf_counter()
+    executable = lowered.compile()
+    compiled_at = time.perf_counter()
+    return Compiled(
+        executable=executable,
+        lower_s=lowered_at - start,
+        compile_s=compiled_at - lowered_at,
+        memory=memory_analysis(executable),
+    )
+
+
+def memory_analysis(executable: Any) -> dict[str, int]:
+    """The compiler's buffer sizes for the program (bytes; empty if unsupported)."""
+    try:
+        stats = executable.memory_analysis()
+    except Exception:  # backends without the analysis raise various errors
+        return {}
+    if stats is None:
+        return {}
+    fields = {
+        "argument_bytes": "argument_size_in_bytes",
+        "output_bytes": "output_size_in_bytes",
+        "temp_bytes": "temp_size_in_bytes",
+        "alias_bytes": "alias_size_in_bytes",
+        "generated_code_bytes": "generated_code_size_in_bytes",
+    }
+    out = {name: int(getattr(stats, attr, 0) or 0) for name, attr in fields.items()}
+    out["peak_bytes"] = (
+        out["argument_bytes"]
+        + out["output_bytes"]
+        + out["temp_bytes"]
+        - out["alias_bytes"]
+    )
+    return out
+
+
+def timed_run(executable: Any, argument: Any) -> tuple[float, Any]:
+    """Run once to completion; wall seconds and the output."""
+    start = time.perf_counter()
+    output = jax.block_until_ready(executable(argument))
+    return time.perf_counter() - start, output
+
+
+def max_rss_bytes() -> int:
+    """Peak resident set size of this process so far."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024
+
+
+def _finite_list(values: Any) -> list[float | None]:
+    return [None if not math.isfinite(v) else round(float(v), 3) for v in values]
+
+
+def _nanmean(values: list[float | None]) -> float | None:
+    finite = [v for v in values if v is not None]
+    return round(statistics.fmean(finite), 3) if finite else None
+
+
+def benchmark_config(
+    config: BenchConfig,
+    implementations: list[Any],
+    *,
+    repeats: int,
+    eval_episodes: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Compile, time (interleaved) and score every implementation on ``config``."""
+    keys = seed_keys(config, seed)
+    steps = config.total_env_steps
+    log(
+        f"[{config.name}] {config.description}: {config.num_seeds} seed(s) x "
+        f"{config.timesteps_per_seed} steps"
+    )
+
+    # Ceiling: the rollout alone, same env, sizes, number of steps and seeds.
+    rollout = batched(plain_ppo.make_rollout(config.ppo_config()), config)
+    ceiling = compile_cold(rollout, keys)
+    log(f"  ceiling compiled in {ceiling.total_compile_s:.1f} s")
+
+    builds: dict[str, Built] = {}
+    compiled: dict[str, Compiled] = {}
+    for impl in implementations:
+        builds[impl.name] = impl.build(config)
+        compiled[impl.name] = compile_cold(
+            batched(builds[impl.name].train, config), keys
+        )
+        log(
+            f"  {impl.name}: compiled in {compiled[impl.name].total_compile_s:.1f} s "
+            f"(trace+lower {compiled[impl.name].lower_s:.1f} s)"
+        )
+
+    # Interleaved timing: ceiling, A, B, ceiling, A, B, ... so drift hits all alike.
+    times: dict[str, list[float]] = {name: [] for name in ["ceiling", *compiled]}
+    outputs: dict[str, Any] = {}
+    for repeat in range(repeats):
+        elapsed, _ = timed_run(ceiling.executable, keys)
+        times["ceiling"].append(elapsed)
+        for name, program in compiled.items():
+            elapsed, output = timed_run(program.executable, keys)
+            times[name].append(elapsed)
+            outputs.setdefault(name, output)
+        log(
+            f"  repeat {repeat + 1}/{repeats}: "
+            + ", ".join(f"{n} {t[-1]:.2f} s" for n, t in times.items())
+        )
+
+    ceiling_rate = steps / statistics.median(times["ceiling"])
+    env, env_params = gymnax.make(config.env_name)
+    eval_keys = seed_keys(config, seed + 10_000)
+    results: dict[str, Any] = {}
+    for name, built in builds.items():
+
+        def eval_seed(output, key, built=built):
+            return plain_ppo.evaluate(
+                built.action_fn(output), env, env_params, key, eval_episodes
+            )
+
+        eval_returns = jax.jit(batched(eval_seed, config))(outputs[name], eval_keys)
+        eval_per_seed = np.asarray(eval_returns, dtype=np.float64).reshape(
+            config.num_seeds, eval_episodes
+        )
+        if built.training_return is not None:
+            training = np.asarray(
+                jax.jit(batched(built.training_return, config))(outputs[name]),
+                dtype=np.float64,
+            ).reshape(config.num_seeds)
+            training_per_seed = _finite_list(training)
+        else:
+            training_per_seed = None
+        run_median = statistics.median(times[name])
+        program = compiled[name]
+        results[name] = {
+            "compile_s": round(program.total_compile_s, 3),
+            "trace_lower_s": round(program.lower_s, 3),
+            "xla_compile_s": round(program.compile_s, 3),
+            "run_s": [round(t, 4) for t in times[name]],
+            "run_median_s": round(run_median, 4),
+            "steps_per_s": round(steps / run_median, 1),
+            "fraction_of_ceiling": round(steps / run_median / ceiling_rate, 4),
+            "memory": program.memory,
+            "eval_return": _nanmean(_finite_list(eval_per_seed.mean(axis=1))),
+            "eval_return_per_seed": _finite_list(eval_per_seed.mean(axis=1)),
+            "training_return": (
+                _nanmean(training_per_seed) if training_per_seed is not None else None
+            ),
+            "training_return_per_seed": training_per_seed,
+        }
+        log(
+            f"  {name}: {results[name]['steps_per_s']:,.0f} steps/s "
+            f"({results[name]['fraction_of_ceiling']:.0%} of ceiling), eval return "
+            f"{results[name]['eval_return']}, training return "
+            f"{results[name]['training_return']}"
+        )
+
+    ratios: dict[str, Any] = {}
+    if "plain" in results:
+        for name in results:
+            if name == "plain":
+                continue
+            paired = [p / o for p, o in zip(times["plain"], times[name], strict=True)]
+            ratios[name] = {
+                "throughput": round(statistics.median(paired), 4),
+                "throughput_per_repeat": [round(r, 4) for r in paired],
+                "compile": round(
+                    results[name]["compile_s"] / results["plain"]["compile_s"], 4
+                ),
+            }
+    return {
+        "config": dataclasses.asdict(config),
+        "timesteps_per_seed": config.timesteps_per_seed,
+        "total_env_steps": steps,
+        "ceiling": {
+            "compile_s": round(ceiling.total_compile_s, 3),
+            "run_s": [round(t, 4) for t in times["ceiling"]],
+            "steps_per_s": round(ceiling_rate, 1),
+        },
+        "implementations": results,
+        "ratios_vs_plain": ratios,
+    }
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def machine_description() -> dict[str, Any]:
+    """Where the numbers come from: CPU, cores, devices, versions, XLA flags."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    import jaxlib
+
+    return {
+        "cpu": cpu,
+        "cores": usable,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "devices": [str(d) for d in jax.devices()],
+        "backend": jax.default_backend(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec)
+
+
+def _mib(nbytes: int | None) -> str:
+    return "-" if nbytes is None else f"{nbytes / 2**20:.1f}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown (the content of ``docs/benchmarks.md``)."""
+    meta = report["meta"]
+    machine = meta["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "lerax's `PPO` against a plain, single-file, fully-jitted PPO "
+        "(`benchmarks/plain_ppo.py`: equinox + optax + distrax + gymnax, the same "
+        "network, hyperparameters and environments), measured in one process and "
+        "interleaved A B A B so machine noise cancels in the ratios. Generated by "
+        "`python benchmarks/run.py"
+        + {"full": "", "quick": " --quick", "smoke": " --smoke"}[meta["mode"]]
+        + "`; see `benchmarks/README.md`.",
+        "",
+        f"- Date: {meta['date']}",
+        f"- Mode: `{meta['mode']}` ({meta['repeats']} timed repeat(s) per "
+        f"implementation, median reported; {meta['eval_episodes']} evaluation "
+        "episode(s) per seed)",
+        f"- Machine: {machine['cpu']}, {machine['cores']} usable core(s), "
+        f"{machine['platform']}",
+        f"- Devices: {', '.join(machine['devices'])}; jax {machine['jax']}, "
+        f"jaxlib {machine['jaxlib']}, Python {machine['python']}",
+        f"- XLA_FLAGS: `{machine['xla_flags'] or '(none)'}`",
+        f"- Peak RSS of the benchmark process: {_mib(meta.get('max_rss_bytes'))} MiB",
+        "",
+        "Targets (issue 5): lerax/plain throughput >= 1.0 on every configuration "
+        "(stretch 1.25); lerax compile time <= 1.5x plain; learning no worse at "
+        "the same budget and seeds.",
+        "",
+        "## Ratios lerax / plain",
+        "",
+    ]
+    ratio_rows = [
+        (entry, entry["ratios_vs_plain"].get("lerax"))
+        for entry in report["results"]
+        if entry["ratios_vs_plain"].get("lerax")
+    ]
+    if ratio_rows:
+        lines += [
+            "| configuration | throughput (higher is better) | compile time "
+            "(lower is better) | eval return lerax / plain |",
+            "| --- | --- | --- | --- |",
+        ]
+        for entry, ratio in ratio_rows:
+            impls = entry["implementations"]
+            lines.append(
+                f"| {entry['config']['name']} | {ratio['throughput']:.2f} | "
+                f"{ratio['compile']:.2f} | {_fmt(impls['lerax']['eval_return'], '.1f')}"
+                f" / {_fmt(impls['plain']['eval_return'], '.1f')} |"
+            )
+    else:
+        lines.append("No lerax results in this run (`--impls plain`).")
+    lines += [
+        "",
+        "## All measurements",
+        "",
+        "Throughput is env steps per second of the whole training run (all seeds, "
+        "compile excluded). The ceiling is the rollout alone (vmapped envs + policy "
+        "forward in a `lax.scan`, no learning). Compile is trace + lower + XLA "
+        "compile from cold caches. Memory is the compiler's estimate for the "
+        "program (arguments + outputs + temporaries). Eval return: the final "
+        "policy, deterministic, mean over seeds and episodes; training return: "
+        "episodes completed in the last 10% of iterations (stochastic policy).",
+        "",
+        "| configuration | seeds x steps | impl | steps/s | % of ceiling | "
+        "compile (s) | memory (MiB) | eval return | training return |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in report["results"]:
+        config = entry["config"]
+        size = f"{config['num_seeds']} x {entry['timesteps_per_seed']}"
+        lines.append(
+            f"| {config['name']} | {size} | ceiling | "
+            f"{entry['ceiling']['steps_per_s']:,.0f} | 100% | "
+            f"{entry['ceiling']['compile_s']:.1f} | - | - | - |"
+        )
+        for name, res in entry["implementations"].items():
+            lines.append(
+                f"| {config['name']} | {size} | {name} | {res['steps_per_s']:,.0f} | "
+                f"{res['fraction_of_ceiling']:.0%} | {res['compile_s']:.1f} | "
+                f"{_mib(res['memory'].get('peak_bytes'))} | "
+                f"{_fmt(res['eval_return'], '.1f')} | "
+                f"{_fmt(res['training_return'], '.1f')} |"
+            )
+    lines += ["", "## Configurations", ""]
+    for entry in report["results"]:
+        c = entry["config"]
+        lines.append(
+            f"- `{c['name']}`: {c['description']} ({c['num_envs']} envs x "
+            f"{c['num_steps']} steps, {c['num_epochs']} epochs x {c['num_batches']} "
+            f"minibatches, {entry['timesteps_per_seed']} steps per seed)"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def check_report(report: dict[str, Any]) -> list[str]:
+    """Problems that make a report unusable (used by ``--smoke``)."""
+    problems = []
+    for entry in report["results"]:
+        name = entry["config"]["name"]
+        if not entry["ceiling"]["steps_per_s"] > 0:
+            problems.append(f"{name}: ceiling throughput not positive")
+        for impl, res in entry["implementations"].items():
+            if not (res["steps_per_s"] > 0 and math.isfinite(res["steps_per_s"])):
+                problems.append(f"{name}/{impl}: throughput not positive")
+            if res["eval_return"] is None:
+                problems.append(f"{name}/{impl}: no finite evaluation return")
+    return problems
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (see ``--help``)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument(
+        "--quick", action="store_true", help="small budgets: < 3 minutes on 2 cores"
+    )
+    modes.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny budgets (seconds): check that the script works, not the numbers",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="where the JSON/MD reports go"
+    )
+    parser.add_argument(
+        "--configs",
+        default=None,
+        help="comma-separated configuration names (default: all; smoke: "
+        "cartpole,pendulum). Known: cartpole, pendulum, large-batch, seeds-8",
+    )
+    parser.add_argument(
+        "--impls",
+        default=None,
+        help=f"comma-separated implementations (default: all available; known: "
+        f"{', '.join(REGISTRY)})",
+    )
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs each")
+    parser.add_argument(
+        "--eval-episodes", type=int, default=None, help="evaluation episodes per seed"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    docs = parser.add_mutually_exclusive_group()
+    docs.add_argument(
+        "--docs",
+        type=Path,
+        default=None,
+        help="also write the Markdown report here (default for a full run: "
+        "docs/benchmarks.md; quick and smoke runs write none unless given)",
+    )
+    docs.add_argument("--no-docs", action="store_true", help="do not write docs")
+    return parser.parse_args(argv)
+
+
+def resolve_implementations(names: str | None) -> list[Any]:
+    """Instantiate the requested implementations; by default all importable ones."""
+    if names is None:
+        implementations = []
+        for name in REGISTRY:
+            try:
+                implementations.append(load_implementation(name))
+            except ImplementationUnavailable as error:
+                log(f"skipping {error}")
+        return implementations
+    return [load_implementation(n.strip()) for n in names.split(",") if n.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the process exit code."""
+    args = parse_args(argv)
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    settings = MODE_SETTINGS[mode]
+    repeats = args.repeats or settings["repeats"]
+    eval_episodes = args.eval_episodes or settings["eval_episodes"]
+    if repeats < 1 or eval_episodes < 1:
+        raise SystemExit("--repeats and --eval-episodes must be at least 1")
+    available = configurations(mode)
+    if args.configs is not None:
+        names = [n.strip() for n in args.configs.split(",") if n.strip()]
+    else:
+        names = settings["configs"] or list(available)
+    unknown = [n for n in names if n not in available]
+    if unknown or not names:
+        raise SystemExit(
+            f"unknown configuration(s) {unknown}; known: {', '.join(available)}"
+        )
+    implementations = resolve_implementations(args.impls)
+    if not implementations:
+        raise SystemExit("no implementation to benchmark")
+    # Honest compile times: no persistent compilation cache.
+    jax.config.update("jax_enable_compilation_cache", False)
+
+    started = datetime.datetime.now(datetime.UTC)
+    wall_start = time.perf_counter()
+    results = [
+        benchmark_config(
+            available[name],
+            implementations,
+            repeats=repeats,
+            eval_episodes=eval_episodes,
+            seed=args.seed,
+        )
+        for name in names
+    ]
+    report = {
+        "meta": {
+            "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "mode": mode,
+            "command": " ".join(["benchmarks/run.py", *(argv or sys.argv[1:])]),
+            "implementations": [impl.name for impl in implementations],
+            "repeats": repeats,
+            "eval_episodes": eval_episodes,
+            "seed": args.seed,
+            "machine": machine_description(),
+            "max_rss_bytes": max_rss_bytes(),
+            "wall_s": round(time.perf_counter() - wall_start, 1),
+        },
+        "results": results,
+    }
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{mode}"
+    json_path = stem.with_suffix(".json")
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    markdown = render_markdown(report)
+    stem.with_suffix(".md").write_text(markdown)
+    docs_path = args.docs or (DEFAULT_DOCS if mode == "full" else None)
+    if docs_path is not None and not args.no_docs:
+        docs_path.write_text(markdown)
+        log(f"wrote {docs_path}")
+    log(f"wrote {json_path} ({report['meta']['wall_s']} s)")
+    print(markdown)
+
+    if mode == "smoke":
+        problems = check_report(json.loads(json_path.read_text()))
+        if problems:
+            log("smoke check failed:\n  " + "\n  ".join(problems))
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Algorithms: the on-policy core, PPO and A2C."""
+
+from ._a2c import A2C as A2C
+from ._base import (
+    AbstractAlgorithm as AbstractAlgorithm,
+    AbstractAlgorithmState as AbstractAlgorithmState,
+    AbstractStepState as AbstractStepState,
+)
+from ._on_policy import AbstractOnPolicyAlgorithm as AbstractOnPolicyAlgorithm
+from ._on_policy_state import (
+    AbstractOnPolicyState as AbstractOnPolicyState,
+    AbstractOnPolicyStepState as AbstractOnPolicyStepState,
+    OnPolicyState as OnPolicyState,
+    OnPolicyStepState as OnPolicyStepState,
+)
+from ._ppo import PPO as PPO, PPOStats as PPOStats
+
+__all__ = [
+    "A2C",
+    "AbstractAlgorithm",
+    "AbstractAlgorithmState",
+    "AbstractOnPolicyAlgorithm",
+    "AbstractOnPolicyState",
+    "AbstractOnPolicyStepState",
+    "AbstractStepState",
+    "OnPolicyState",
+    "OnPolicyStepState",
+    "PPO",
+    "PPOStats",
+]

@@ -1,0 +1,248 @@
+"""Advantage Actor-Critic: one synchronous gradient step per rollout."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, Key, Scalar
+
+from lerax.buffer import RolloutBuffer
+from lerax.callback import AbstractCallback
+from lerax.env import AbstractEnvLike
+
+from ._actor_critic import actor_critic_step, explained_variance, gae_post_collect
+from ._base import PolicyType
+from ._on_policy import AbstractOnPolicyAlgorithm, check_number
+from ._on_policy_state import OnPolicyState, OnPolicyStepState
+from ._ppo import _check_size, _leaf
+
+
+class A2C(AbstractOnPolicyAlgorithm[PolicyType]):
+    """Synchronous Advantage Actor-Critic (Mnih et al., 2016).
+
+    Collects short rollouts and takes one RMSprop step on the whole batch with the
+    loss `-A log pi(a|s) + c_v (R - V(s))^2 / 2 - c_e H[pi(.|s)]`. It shares the
+    rollout step and GAE with `PPO`; only `train` differs, which is the point: a
+    new on-policy algorithm is a subclass and a few methods.
+
+    Attributes:
+        num_envs: Number of parallel environments.
+        num_steps: Number of steps per environment per update.
+        gae_lambda: GAE lambda (1.0 gives n-step returns).
+        gamma: Discount factor.
+        entropy_loss_coefficient: Coefficient for the entropy loss term.
+        value_loss_coefficient: Coefficient for the value loss term.
+        max_grad_norm: Maximum gradient norm for gradient clipping.
+        normalize_advantages: Whether to normalize advantages.
+        learning_rate: RMSprop learning rate, a scalar or an optax schedule.
+    """
+
+    num_envs: int = eqx.field(static=True)
+    num_steps: int = eqx.field(static=True)
+    gae_lambda: Float[Array, ""]
+    gamma: Float[Array, ""]
+    entropy_loss_coefficient: Float[Array, ""]
+    value_loss_coefficient: Float[Array, ""]
+    max_grad_norm: Float[Array, ""]
+    normalize_advantages: bool = eqx.field(static=True)
+    learning_rate: Float[Array, ""] | optax.Schedule
+
+    def __init__(
+        self,
+        *,
+        num_envs: int = 4,
+        num_steps: int = 8,
+        gae_lambda: float = 1.0,
+        gamma: float = 0.99,
+        entropy_loss_coefficient: float = 0.0,
+        value_loss_coefficient: float = 0.5,
+        max_grad_norm: float = 0.5,
+        normalize_advantages: bool = False,
+        learning_rate: optax.ScalarOrSchedule = 7e-4,
+    ):
+        """Configure A2C.
+
+        Args:
+            num_envs: Number of parallel environments.
+            num_steps: Number of steps per environment per update.
+            gae_lambda: GAE lambda, in [0, 1].
+            gamma: Discount factor, in (0, 1].
+            entropy_loss_coefficient: Coefficient for the entropy loss, >= 0.
+            value_loss_coefficient: Coefficient for the value loss, >= 0.
+            max_grad_norm: Maximum gradient norm, > 0.
+            normalize_advantages: Whether to normalize advantages.
+            learning_rate: RMSprop learning rate (> 0) or an optax schedule.
+
+        Raises:
+            ValueError: If an argument is out of range (the message names it).
+        """
+        self.num_envs = num_envs
+        self.num_steps = num_steps
+        self.normalize_advantages = bool(normalize_advantages)
+        self.gae_lambda = _leaf(gae_lambda)
+        self.gamma = _leaf(gamma)
+        self.entropy_loss_coefficient = _leaf(entropy_loss_coefficient)
+        self.value_loss_coefficient = _leaf(value_loss_coefficient)
+        self.max_grad_norm = _leaf(max_grad_norm)
+        self.learning_rate = (
+            learning_rate if callable(learning_rate) else _leaf(learning_rate)
+        )
+
+    def __check_init__(self):
+        for name in ("num_envs", "num_steps"):
+            _check_size("A2C", name, getattr(self, name))
+        check_number("A2C", "gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        check_number("A2C", "gae_lambda", self.gae_lambda, low=0.0, high=1.0)
+        check_number(
+            "A2C", "entropy_loss_coefficient", self.entropy_loss_coefficient, low=0.0
+        )
+        check_number(
+            "A2C", "value_loss_coefficient", self.value_loss_coefficient, low=0.0
+        )
+        check_number("A2C", "max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
+        check_number("A2C", "learning_rate", self.learning_rate, low=0.0, low_open=True)
+
+    @property
+    def batch_size(self) -> int:
+        """The whole rollout, `num_envs * num_steps`."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        """`clip_by_global_norm(max_grad_norm)` then RMSprop (decay 0.99, eps 1e-5)."""
+        return optax.chain(
+            optax.clip_by_global_norm(self.max_grad_norm),
+            optax.rmsprop(self.learning_rate, decay=0.99, eps=1e-5),
+        )
+
+    def per_step(self, step_state: OnPolicyStepState) -> OnPolicyStepState:
+        """A2C keeps no per-step bookkeeping.
+
+        Args:
+            step_state: The step state.
+
+        Returns:
+            `step_state`, unchanged.
+        """
+        return step_state
+
+    def per_iteration(self, state: OnPolicyState) -> OnPolicyState:
+        """A2C keeps no per-iteration bookkeeping.
+
+        Args:
+            state: The algorithm state.
+
+        Returns:
+            `state`, unchanged.
+        """
+        return state
+
+    def step(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        state: OnPolicyStepState[PolicyType],
+        *,
+        key: Key[Array, ""],
+        callback: AbstractCallback,
+    ) -> tuple[OnPolicyStepState[PolicyType], RolloutBuffer]:
+        """Act with the policy in one environment, auto-resetting at episode ends.
+
+        Args:
+            env: The environment.
+            policy: The current policy.
+            state: The step state of this environment.
+            key: A JAX PRNG key.
+            callback: The callback for this step.
+
+        Returns:
+            The new step state and the buffer entry of this step.
+        """
+        return actor_critic_step(env, policy, state, key=key, callback=callback)
+
+    def post_collect(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        step_state: OnPolicyStepState[PolicyType],
+        buffer: RolloutBuffer,
+        *,
+        key: Key[Array, ""],
+    ) -> RolloutBuffer:
+        """Compute GAE advantages and returns.
+
+        Args:
+            env: The environment.
+            policy: The policy that collected the buffer.
+            step_state: The step state after the rollout.
+            buffer: The collected buffer.
+            key: A JAX PRNG key.
+
+        Returns:
+            The buffer with advantages and returns.
+        """
+        return gae_post_collect(
+            policy, buffer, gamma=self.gamma, gae_lambda=self.gae_lambda
+        )
+
+    def train(
+        self,
+        policy: PolicyType,
+        opt_state: optax.OptState,
+        buffer: RolloutBuffer,
+        *,
+        key: Key[Array, ""],
+    ) -> tuple[PolicyType, optax.OptState, dict[str, Scalar]]:
+        """One gradient step on the whole rollout.
+
+        Args:
+            policy: The current policy.
+            opt_state: The optimizer state.
+            buffer: The post-processed rollout.
+            key: Unused.
+
+        Returns:
+            The updated policy and optimizer state, and a log of the losses and
+            the explained variance.
+        """
+        flat = buffer.without_next().flatten()
+
+        @eqx.filter_value_and_grad(has_aux=True)
+        def loss_fn(policy):
+            def evaluate(policy_state, observation, action, action_mask):
+                _, value, log_prob, entropy = policy.evaluate_action(
+                    policy_state, observation, action, action_mask=action_mask
+                )
+                return value, log_prob, entropy
+
+            values, log_probs, entropy = jax.vmap(evaluate)(
+                flat.policy_states, flat.observations, flat.actions, flat.action_masks
+            )
+            advantages = flat.advantages
+            if self.normalize_advantages:
+                advantages = (advantages - advantages.mean()) / (
+                    advantages.std() + 1e-8
+                )
+            policy_loss = -(jax.lax.stop_gradient(advantages) * log_probs).mean()
+            value_loss = 0.5 * ((values - flat.returns) ** 2).mean()
+            entropy_loss = -entropy.mean()
+            total = (
+                policy_loss
+                + self.value_loss_coefficient * value_loss
+                + self.entropy_loss_coefficient * entropy_loss
+            )
+            return total, {
+                "total_loss": total,
+                "policy_loss": policy_loss,
+                "value_loss": value_loss,
+                "entropy_loss": entropy_loss,
+            }
+
+        (_, log), grads = loss_fn(policy)
+        params = eqx.filter(policy, eqx.is_inexact_array)
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        log["explained_variance"] = explained_variance(flat.values, flat.returns)
+        log = {k: jnp.asarray(v) for k, v in log.items()}
+        return eqx.apply_updates(policy, updates), opt_state, log

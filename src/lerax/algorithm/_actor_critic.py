@@ -1,0 +1,146 @@
+"""The pieces actor-critic on-policy algorithms share: the step and GAE."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Key
+
+from lerax.buffer import RolloutBuffer
+from lerax.callback import AbstractCallback, StepContext
+from lerax.env import AbstractEnvLike
+
+from ._on_policy_state import OnPolicyStepState
+
+
+def _select(pred, on_true, on_false):
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def actor_critic_step(
+    env: AbstractEnvLike,
+    policy,
+    state: OnPolicyStepState,
+    *,
+    key: Key[Array, ""],
+    callback: AbstractCallback,
+) -> tuple[OnPolicyStepState, RolloutBuffer]:
+    """One step of one environment under an actor-critic policy, with auto-reset.
+
+    The buffer entry keeps the pre-reset next observation (and policy state), so
+    post-collection can bootstrap a truncated episode from its true final state.
+
+    Args:
+        env: The environment.
+        policy: An `AbstractActorCriticPolicy`.
+        state: The step state of this environment.
+        key: A JAX PRNG key.
+        callback: The callback.
+
+    Returns:
+        The next step state and the buffer entry of this step.
+    """
+    mask_key, action_key, env_key, reset_key, policy_key, callback_key = (
+        jax.random.split(key, 6)
+    )
+    action_mask = env.action_mask(state.env_state, key=mask_key)
+    policy_state, action, value, log_prob = policy.action_and_value(
+        state.policy_state, state.observation, key=action_key, action_mask=action_mask
+    )
+    env_state, observation, reward, terminated, truncated, _ = env.step(
+        state.env_state, action, key=env_key
+    )
+    reward = jnp.asarray(reward, jnp.float32)
+    terminated = jnp.asarray(terminated, bool)
+    truncated = jnp.asarray(truncated, bool)
+    done = terminated | truncated
+    episode_return = state.episode_return + reward
+    episode_length = state.episode_length + 1
+    callback_state = callback.on_step(
+        StepContext(
+            state=state.callback_state,
+            observation=state.observation,
+            action=action,
+            reward=reward,
+            terminated=terminated,
+            truncated=truncated,
+            done=done,
+            episode_return=episode_return,
+            episode_length=episode_length,
+        ),
+        key=callback_key,
+    )
+    entry = RolloutBuffer(
+        observations=state.observation,
+        actions=action,
+        rewards=reward,
+        terminations=terminated,
+        truncations=truncated,
+        log_probs=log_prob,
+        values=value,
+        policy_states=state.policy_state,
+        next_observations=observation,
+        next_policy_states=policy_state,
+        action_masks=action_mask,
+    )
+    reset_env_state, reset_observation, _ = env.reset(key=reset_key)
+    next_state = OnPolicyStepState(
+        env_state=_select(done, reset_env_state, env_state),
+        policy_state=_select(done, policy.reset(key=policy_key), policy_state),
+        callback_state=callback_state,
+        observation=_select(done, reset_observation, observation),
+        episode_return=jnp.where(done, 0.0, episode_return),
+        episode_length=jnp.where(done, 0, episode_length),
+    )
+    return next_state, entry
+
+
+def gae_post_collect(
+    policy,
+    buffer: RolloutBuffer,
+    *,
+    gamma: Float[ArrayLike, ""],
+    gae_lambda: Float[ArrayLike, ""],
+) -> RolloutBuffer:
+    """Fill a collected buffer's advantages and returns by GAE.
+
+    Values of the pre-reset next observations are computed in one batched pass
+    over the whole rollout, which is cheaper than one more critic call per step.
+
+    Args:
+        policy: The `AbstractActorCriticPolicy` that collected the buffer.
+        buffer: A buffer with leading axes `(num_steps, num_envs)`.
+        gamma: The discount factor.
+        gae_lambda: The GAE lambda.
+
+    Returns:
+        The buffer with `advantages` and `returns`.
+    """
+
+    def value(policy_state, observation):
+        return policy.value(policy_state, observation)[1]
+
+    next_values = jax.vmap(jax.vmap(value))(
+        buffer.next_policy_states, buffer.next_observations
+    )
+    return buffer.with_gae(next_values, gamma=gamma, gae_lambda=gae_lambda)
+
+
+def explained_variance(
+    values: Float[Array, "..."], returns: Float[Array, "..."]
+) -> Float[Array, ""]:
+    """`1 - Var[returns - values] / Var[returns]` (NaN when returns are constant).
+
+    Args:
+        values: Predicted values.
+        returns: Target returns.
+
+    Returns:
+        The explained variance; 1 is perfect, 0 no better than the mean.
+    """
+    var_returns = jnp.var(returns)
+    return jnp.where(
+        var_returns > 0,
+        1.0 - jnp.var(returns - values) / jnp.where(var_returns > 0, var_returns, 1.0),
+        jnp.nan,
+    )

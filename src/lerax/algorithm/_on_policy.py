@@ -1,0 +1,513 @@
+"""The on-policy loop, written once: collect a rollout, post-process it, train.
+
+Everything from `reset` to the last iteration is one compiled program: the rollout
+is a `lax.scan` over steps of `jax.vmap`-ed environments and the iterations are a
+`lax.scan` too, so `learn` is pure (key in, policy out) and can itself be
+`jax.vmap`-ed over keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import abstractmethod
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Key, Scalar
+
+from lerax.buffer import RolloutBuffer
+from lerax.callback import (
+    AbstractCallback,
+    EmptyCallback,
+    IterationContext,
+    ListCallback,
+    ResetContext,
+)
+from lerax.env import AbstractEnvLike
+
+from ._base import AbstractAlgorithm, PolicyType
+from ._on_policy_state import (
+    AbstractOnPolicyState,
+    AbstractOnPolicyStepState,
+    OnPolicyState,
+    OnPolicyStepState,
+)
+from ._scan import filter_scan
+
+
+def check_number(
+    owner: str,
+    name: str,
+    value,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> None:
+    """Raise a `ValueError` naming `name` if a concrete `value` is out of range.
+
+    Traced values (an algorithm built inside `jax.vmap`, say) are not checked.
+
+    Args:
+        owner: The class the value belongs to, for the message.
+        name: The argument's name.
+        value: The value.
+        low: The lower bound, if any.
+        high: The upper bound (inclusive), if any.
+        low_open: Whether the lower bound is exclusive.
+
+    Raises:
+        ValueError: If the value is NaN or out of range.
+    """
+    if isinstance(value, jax.core.Tracer) or callable(value):
+        return
+    arr = np.asarray(value, dtype=np.float64)
+    bad = np.isnan(arr).any()
+    if low is not None:
+        bad |= (arr <= low).any() if low_open else (arr < low).any()
+    if high is not None:
+        bad |= (arr > high).any()
+    if bad:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low}"
+        hi = "" if high is None else f"{high}]"
+        interval = f"{lo or '(-inf'}, {hi or 'inf)'}"
+        raise ValueError(f"{owner}: {name} must be in {interval}, got {value!r}.")
+
+
+class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
+    """Base class for on-policy algorithms.
+
+    Collects rollouts using the current policy and trains the policy using the
+    collected data. Subclasses implement `step` to define how actions are selected
+    and what data is collected, `post_collect` for post-collection processing
+    (returns, advantages), and `train` for the training procedure.
+
+    Attributes:
+        optimizer: The optimizer used for training the policy.
+        gamma: The discount factor.
+        num_envs: The number of parallel environments.
+        num_steps: The number of steps to collect per environment.
+        batch_size: The batch size for training.
+    """
+
+    optimizer: eqx.AbstractVar[optax.GradientTransformation]
+    gamma: eqx.AbstractVar[float]
+    num_envs: eqx.AbstractVar[int]
+    num_steps: eqx.AbstractVar[int]
+    batch_size: eqx.AbstractVar[int]
+
+    # ------------------------------------------------------------------ hooks
+
+    @abstractmethod
+    def per_iteration(self, state: OnPolicyState) -> OnPolicyState:
+        """Process the algorithm state after each iteration.
+
+        Used for algorithm-specific bookkeeping.
+
+        Args:
+            state: The current algorithm state.
+
+        Returns:
+            The updated algorithm state.
+        """
+
+    @abstractmethod
+    def per_step(
+        self, step_state: AbstractOnPolicyStepState[PolicyType]
+    ) -> AbstractOnPolicyStepState[PolicyType]:
+        """Process the step carry of one environment after each step.
+
+        Args:
+            step_state: The step state after the step.
+
+        Returns:
+            The updated step state.
+        """
+
+    @abstractmethod
+    def step(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        state: AbstractOnPolicyStepState[PolicyType],
+        *,
+        key: Key[Array, ""],
+        callback: AbstractCallback,
+    ) -> tuple[AbstractOnPolicyStepState[PolicyType], RolloutBuffer]:
+        """Perform a single environment step and collect rollout data.
+
+        Works on one environment; `collect_rollout` vmaps it.
+
+        Args:
+            env: The environment.
+            policy: The current policy.
+            state: The current step state.
+            key: A JAX PRNG key.
+            callback: The callback for this step.
+
+        Returns:
+            A tuple of the new step state and a rollout buffer entry.
+        """
+
+    def post_collect(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        step_state: AbstractOnPolicyStepState[PolicyType],
+        buffer: RolloutBuffer,
+        *,
+        key: Key[Array, ""],
+    ) -> RolloutBuffer:
+        """Process the rollout buffer after collection.
+
+        Override to compute returns, advantages, or other post-collection
+        processing. By default returns the buffer unchanged.
+
+        Args:
+            env: The environment.
+            policy: The current policy.
+            step_state: The step state after the rollout.
+            buffer: The collected rollout buffer.
+            key: A JAX PRNG key.
+
+        Returns:
+            The processed rollout buffer.
+        """
+        del env, policy, step_state, key
+        return buffer
+
+    @abstractmethod
+    def train(
+        self,
+        policy: PolicyType,
+        opt_state: optax.OptState,
+        buffer: RolloutBuffer,
+        *,
+        key: Key[Array, ""],
+    ) -> tuple[PolicyType, optax.OptState, dict[str, Scalar]]:
+        """Train the policy using the rollout buffer.
+
+        Args:
+            policy: The current policy.
+            opt_state: The current optimizer state.
+            buffer: The rollout buffer containing collected experiences.
+            key: A JAX PRNG key.
+
+        Returns:
+            A tuple containing the updated policy, updated optimizer state,
+            and a log dictionary of scalars.
+        """
+
+    # ------------------------------------------------------- the loop, once
+
+    def num_iterations(self, total_timesteps: int) -> int:
+        """The number of iterations `learn` makes for `total_timesteps`.
+
+        Each iteration collects `num_envs * num_steps` steps; the count is rounded
+        down, so at most `total_timesteps` steps are taken.
+
+        Args:
+            total_timesteps: The training budget in environment steps.
+
+        Returns:
+            `total_timesteps // (num_envs * num_steps)`.
+
+        Raises:
+            ValueError: If the budget is smaller than one iteration.
+        """
+        if isinstance(total_timesteps, bool) or not isinstance(
+            total_timesteps, (int, np.integer)
+        ):
+            raise ValueError(
+                f"total_timesteps must be a Python int, got {total_timesteps!r}."
+            )
+        per_iteration = self.num_envs * self.num_steps
+        if total_timesteps < per_iteration:
+            raise ValueError(
+                f"total_timesteps={total_timesteps} is smaller than one iteration "
+                f"(num_envs * num_steps = {self.num_envs} * {self.num_steps} = "
+                f"{per_iteration}); raise total_timesteps or lower num_envs/num_steps."
+            )
+        return int(total_timesteps) // per_iteration
+
+    def consolidate_callbacks(
+        self,
+        callback: Sequence[AbstractCallback] | AbstractCallback | None = None,
+    ) -> AbstractCallback:
+        """Turn `None`, one callback or a sequence of callbacks into one callback.
+
+        Args:
+            callback: `None`, a callback, or a sequence of callbacks.
+
+        Returns:
+            `EmptyCallback()` for `None`, the callback itself, or a `ListCallback`.
+
+        Raises:
+            TypeError: If `callback` is none of these.
+        """
+        if callback is None:
+            return EmptyCallback()
+        if isinstance(callback, AbstractCallback):
+            return callback
+        if isinstance(callback, Sequence) and not isinstance(callback, str):
+            return ListCallback(callback)
+        raise TypeError(
+            f"callback must be None, an AbstractCallback or a sequence of them, "
+            f"got {type(callback).__name__}."
+        )
+
+    def collect_rollout(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        step_state: AbstractOnPolicyStepState[PolicyType],
+        callback: AbstractCallback,
+        key: Key[Array, ""],
+    ) -> tuple[AbstractOnPolicyStepState[PolicyType], RolloutBuffer]:
+        """Collect a rollout using the current policy.
+
+        A `lax.scan` over `num_steps` of `step` vmapped over `num_envs`.
+
+        Args:
+            env: The environment.
+            policy: The current policy.
+            step_state: The batched step state (leading axis `num_envs`).
+            callback: The callback.
+            key: A JAX PRNG key.
+
+        Returns:
+            The new batched step state and the buffer, with leading axes
+            `(num_steps, num_envs)`.
+        """
+
+        def one_env(state, k):
+            state, entry = self.step(env, policy, state, key=k, callback=callback)
+            return self.per_step(state), entry
+
+        def one_step(state, k):
+            return jax.vmap(one_env)(state, jax.random.split(k, self.num_envs))
+
+        return filter_scan(one_step, step_state, jax.random.split(key, self.num_steps))
+
+    def reset(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        *,
+        key: Key[Array, ""],
+        callback: AbstractCallback,
+        num_iterations: int = 1,
+    ) -> OnPolicyState[PolicyType]:
+        """The state of a run before its first iteration.
+
+        Args:
+            env: The environment.
+            policy: The policy.
+            key: A JAX PRNG key.
+            callback: The (consolidated) callback.
+            num_iterations: The planned number of iterations (callbacks size their
+                records by it).
+
+        Returns:
+            The initial algorithm state.
+        """
+        env_key, callback_key, run_key = jax.random.split(key, 3)
+        step_state = jax.vmap(
+            lambda k: OnPolicyStepState.initial(env, policy, callback, k)
+        )(jax.random.split(env_key, self.num_envs))
+        ctx = ResetContext(
+            num_envs=self.num_envs,
+            num_steps=self.num_steps,
+            num_iterations=num_iterations,
+            total_timesteps=num_iterations * self.num_envs * self.num_steps,
+        )
+        return OnPolicyState(
+            iteration_count=jnp.zeros((), jnp.int32),
+            step_state=step_state,
+            env=env,
+            policy=policy,
+            opt_state=self.optimizer.init(eqx.filter(policy, eqx.is_inexact_array)),
+            callback_state=callback.reset(ctx, key=callback_key),
+            key=run_key,
+            num_iterations=num_iterations,
+        )
+
+    def iteration(
+        self,
+        state: AbstractOnPolicyState[PolicyType],
+        *,
+        key: Key[Array, ""],
+        callback: AbstractCallback,
+    ) -> AbstractOnPolicyState[PolicyType]:
+        """One iteration: collect, post-process, train, then the callback.
+
+        Args:
+            state: The algorithm state.
+            key: A JAX PRNG key.
+            callback: The (consolidated) callback.
+
+        Returns:
+            The algorithm state after the iteration.
+        """
+        rollout_key, post_key, train_key, callback_key = jax.random.split(key, 4)
+        step_state, buffer = self.collect_rollout(
+            state.env, state.policy, state.step_state, callback, rollout_key
+        )
+        buffer = self.post_collect(
+            state.env, state.policy, step_state, buffer, key=post_key
+        )
+        policy, opt_state, log = self.train(
+            state.policy, state.opt_state, buffer, key=train_key
+        )
+        new_state = state.next(step_state, policy, opt_state)
+        ctx = IterationContext(
+            state=state.callback_state,
+            step_states=step_state.callback_state,
+            iteration=state.iteration_count,
+            num_iterations=getattr(state, "num_iterations", 0),
+            timesteps=new_state.iteration_count * (self.num_envs * self.num_steps),
+            log=log,
+            policy=policy,
+        )
+        new_state = new_state.with_callback_states(
+            callback.on_iteration(ctx, key=callback_key)
+        )
+        return self.per_iteration(new_state)
+
+    def check_compatible(self, env: AbstractEnvLike, policy: PolicyType) -> None:
+        """Check, before compiling, that `policy` was built for `env`.
+
+        Args:
+            env: The environment.
+            policy: The policy.
+
+        Raises:
+            TypeError: If `env` is not an `AbstractEnvLike`.
+            ValueError: If the policy's action or observation space differs from
+                the environment's.
+        """
+        if not isinstance(env, AbstractEnvLike):
+            raise TypeError(
+                f"env must be a lerax AbstractEnvLike, got {type(env).__name__}; "
+                "wrap gymnax envs with lerax.compatibility.gymnax.GymnaxToLeraxEnv."
+            )
+        for which in ("observation_space", "action_space"):
+            env_space = getattr(env, which)
+            policy_space = getattr(policy, which, None)
+            if policy_space != env_space:
+                raise ValueError(
+                    f"policy.{which} is {policy_space!r} but env.{which} is "
+                    f"{env_space!r}: build the policy from this env."
+                )
+
+    def resume(
+        self,
+        state: OnPolicyState[PolicyType],
+        num_iterations: int,
+        *,
+        callback: Sequence[AbstractCallback] | AbstractCallback | None = None,
+    ) -> OnPolicyState[PolicyType]:
+        """Continue a run from `state` for `num_iterations` more iterations.
+
+        Compiled as one program. The callback must be the one the state was made
+        with (its state is in `state`).
+
+        Args:
+            state: A state from `reset`, `learn_state` or an earlier `resume`.
+            num_iterations: How many iterations to run.
+            callback: The callback(s) the run was started with.
+
+        Returns:
+            The state after the iterations.
+        """
+        return _resume(
+            self, state, num_iterations, self.consolidate_callbacks(callback)
+        )
+
+    def learn_state(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        total_timesteps: int,
+        *,
+        key: Key[Array, ""],
+        callback: Sequence[AbstractCallback] | AbstractCallback | None = None,
+    ) -> OnPolicyState[PolicyType]:
+        """Like `learn`, but return the whole final state, callback states included.
+
+        Args:
+            env: The environment to train on.
+            policy: The policy to train.
+            total_timesteps: The total number of timesteps to train for.
+            key: A JAX PRNG key.
+            callback: A callback or list of callbacks to use during training.
+
+        Returns:
+            The final algorithm state.
+
+        Raises:
+            ValueError: If a size, the budget or the env/policy pairing is invalid.
+        """
+        callback = self.consolidate_callbacks(callback)
+        num_iterations = self.num_iterations(total_timesteps)
+        self.check_compatible(env, policy)
+        return _learn(self, env, policy, num_iterations, key, callback)
+
+    def learn(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        total_timesteps: int,
+        *,
+        key: Key[Array, ""],
+        callback: Sequence[AbstractCallback] | AbstractCallback | None = None,
+    ) -> PolicyType:
+        """Train the policy on the environment for a given number of timesteps.
+
+        The whole run is one compiled program; a second call with the same
+        shapes and static configuration compiles nothing.
+
+        Args:
+            env: The environment to train on.
+            policy: The policy to train.
+            total_timesteps: The total number of timesteps to train for (rounded
+                down to whole iterations of `num_envs * num_steps`).
+            key: A JAX PRNG key.
+            callback: A callback or list of callbacks to use during training.
+
+        Returns:
+            The trained policy.
+
+        Raises:
+            ValueError: If a size, the budget or the env/policy pairing is invalid.
+        """
+        return self.learn_state(
+            env, policy, total_timesteps, key=key, callback=callback
+        ).policy
+
+
+def _iterate(algorithm, state, num_iterations, callback):
+    def body(state, _):
+        key, iteration_key = jax.random.split(state.key)
+        state = dataclasses.replace(state, key=key)
+        return algorithm.iteration(state, key=iteration_key, callback=callback), None
+
+    state, _ = filter_scan(body, state, length=num_iterations)
+    return state
+
+
+@eqx.filter_jit
+def _learn(algorithm, env, policy, num_iterations, key, callback):
+    state = algorithm.reset(
+        env, policy, key=key, callback=callback, num_iterations=num_iterations
+    )
+    return _iterate(algorithm, state, num_iterations, callback)
+
+
+@eqx.filter_jit
+def _resume(algorithm, state, num_iterations, callback):
+    return _iterate(algorithm, state, num_iterations, callback)

@@ -1,0 +1,422 @@
+"""Proximal Policy Optimization with a clipped surrogate objective."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, ArrayLike, Float, Key, Scalar
+
+from lerax.buffer import RolloutBuffer
+from lerax.callback import AbstractCallback
+from lerax.env import AbstractEnvLike
+
+from ._actor_critic import actor_critic_step, explained_variance, gae_post_collect
+from ._base import PolicyType
+from ._on_policy import AbstractOnPolicyAlgorithm, check_number
+from ._on_policy_state import OnPolicyState, OnPolicyStepState
+from ._scan import filter_scan
+
+
+class PPOStats(eqx.Module):
+    """Diagnostics of one PPO minibatch update (or their mean over an iteration).
+
+    Attributes:
+        approx_kl: Estimate of KL(old || new), `mean((ratio - 1) - log ratio)`.
+        clip_fraction: Fraction of samples whose ratio left the clip range.
+        total_loss: The optimised loss.
+        policy_loss: The clipped surrogate loss.
+        value_loss: The (optionally clipped) squared value error.
+        entropy_loss: Minus the mean entropy.
+    """
+
+    approx_kl: Float[Array, ""]
+    clip_fraction: Float[Array, ""]
+    total_loss: Float[Array, ""]
+    policy_loss: Float[Array, ""]
+    value_loss: Float[Array, ""]
+    entropy_loss: Float[Array, ""]
+
+
+def _ppo_loss(
+    policy,
+    rollout_buffer: RolloutBuffer,
+    normalize_advantages: bool,
+    clip_coefficient: Float[ArrayLike, ""],
+    clip_value_loss: bool,
+    value_loss_coefficient: Float[ArrayLike, ""],
+    entropy_loss_coefficient: Float[ArrayLike, ""],
+) -> tuple[Float[Array, ""], PPOStats]:
+    buffer = rollout_buffer
+
+    def evaluate(policy_state, observation, action, action_mask):
+        _, value, log_prob, entropy = policy.evaluate_action(
+            policy_state, observation, action, action_mask=action_mask
+        )
+        return value, log_prob, entropy
+
+    values, log_probs, entropy = jax.vmap(evaluate)(
+        buffer.policy_states, buffer.observations, buffer.actions, buffer.action_masks
+    )
+    log_ratio = log_probs - buffer.log_probs
+    ratio = jnp.exp(log_ratio)
+
+    advantages = buffer.advantages
+    if normalize_advantages:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    clipped_ratio = jnp.clip(ratio, 1.0 - clip_coefficient, 1.0 + clip_coefficient)
+    policy_loss = jnp.maximum(-advantages * ratio, -advantages * clipped_ratio).mean()
+
+    value_error = (values - buffer.returns) ** 2
+    if clip_value_loss:
+        clipped_values = buffer.values + jnp.clip(
+            values - buffer.values, -clip_coefficient, clip_coefficient
+        )
+        value_error = jnp.maximum(value_error, (clipped_values - buffer.returns) ** 2)
+    value_loss = 0.5 * value_error.mean()
+
+    entropy_loss = -entropy.mean()
+    total_loss = (
+        policy_loss
+        + value_loss_coefficient * value_loss
+        + entropy_loss_coefficient * entropy_loss
+    )
+    stats = PPOStats(
+        approx_kl=jax.lax.stop_gradient(((ratio - 1.0) - log_ratio).mean()),
+        clip_fraction=jax.lax.stop_gradient(
+            (jnp.abs(ratio - 1.0) > clip_coefficient).mean()
+        ),
+        total_loss=total_loss,
+        policy_loss=policy_loss,
+        value_loss=value_loss,
+        entropy_loss=entropy_loss,
+    )
+    return total_loss, stats
+
+
+class PPO(AbstractOnPolicyAlgorithm[PolicyType]):
+    """Proximal Policy Optimization (Schulman et al., 2017).
+
+    Each iteration collects `num_envs * num_steps` transitions, computes GAE
+    advantages (termination cuts the bootstrap, truncation bootstraps from the
+    final observation), then runs `num_epochs` passes over the data in
+    `num_batches` shuffled minibatches, minimising the clipped surrogate loss.
+    The optimizer is `clip_by_global_norm(max_grad_norm)` then Adam.
+
+    Continuous hyperparameters are stored as array leaves, so changing them does
+    not recompile and `eqx.filter_vmap` over PPO instances sweeps them in one
+    program. Sizes and flags are static.
+
+    Attributes:
+        num_envs: Number of parallel environments.
+        num_steps: Number of steps to run for each environment per update.
+        num_epochs: Number of epochs to train the policy per update.
+        num_batches: Number of minibatches per epoch.
+        gae_lambda: Lambda parameter for Generalized Advantage Estimation (GAE).
+        gamma: Discount factor.
+        clip_coefficient: Clipping coefficient for policy and value updates.
+        clip_value_loss: Whether to clip the value function loss.
+        entropy_loss_coefficient: Coefficient for the entropy loss term.
+        value_loss_coefficient: Coefficient for the value function loss term.
+        max_grad_norm: Maximum gradient norm for gradient clipping.
+        normalize_advantages: Whether to normalize advantages (per minibatch).
+        learning_rate: Learning rate, a scalar or an optax schedule of the
+            update count.
+    """
+
+    num_envs: int = eqx.field(static=True)
+    num_steps: int = eqx.field(static=True)
+    num_epochs: int = eqx.field(static=True)
+    num_batches: int = eqx.field(static=True)
+    gae_lambda: Float[Array, ""]
+    gamma: Float[Array, ""]
+    clip_coefficient: Float[Array, ""]
+    clip_value_loss: bool = eqx.field(static=True)
+    entropy_loss_coefficient: Float[Array, ""]
+    value_loss_coefficient: Float[Array, ""]
+    max_grad_norm: Float[Array, ""]
+    normalize_advantages: bool = eqx.field(static=True)
+    learning_rate: Float[Array, ""] | optax.Schedule
+
+    ppo_loss: ClassVar = staticmethod(_ppo_loss)
+    ppo_loss_grad: ClassVar = staticmethod(
+        eqx.filter_value_and_grad(_ppo_loss, has_aux=True)
+    )
+
+    def __init__(
+        self,
+        *,
+        num_envs: int = 4,
+        num_steps: int = 512,
+        num_epochs: int = 16,
+        num_batches: int = 32,
+        gae_lambda: float = 0.95,
+        gamma: float = 0.99,
+        clip_coefficient: float = 0.2,
+        clip_value_loss: bool = False,
+        entropy_loss_coefficient: float = 0.0,
+        value_loss_coefficient: float = 0.5,
+        max_grad_norm: float = 0.5,
+        normalize_advantages: bool = True,
+        learning_rate: optax.ScalarOrSchedule = 3e-4,
+    ):
+        """Configure PPO.
+
+        Args:
+            num_envs: Number of parallel environments.
+            num_steps: Number of steps to run for each environment per update.
+            num_epochs: Number of epochs to train the policy per update.
+            num_batches: Number of batches to split the rollout buffer into for
+                training; must divide `num_envs * num_steps`.
+            gae_lambda: Lambda parameter for GAE, in [0, 1].
+            gamma: Discount factor, in (0, 1].
+            clip_coefficient: Clipping coefficient for policy and value function
+                updates, > 0.
+            clip_value_loss: Whether to clip the value function loss.
+            entropy_loss_coefficient: Coefficient for the entropy loss term, >= 0.
+            value_loss_coefficient: Coefficient for the value function loss term,
+                >= 0.
+            max_grad_norm: Maximum gradient norm for gradient clipping, > 0.
+            normalize_advantages: Whether to normalize advantages.
+            learning_rate: Learning rate for the optimizer (> 0), or an optax
+                schedule.
+
+        Raises:
+            ValueError: If an argument is out of range (the message names it).
+        """
+        self.num_envs = num_envs
+        self.num_steps = num_steps
+        self.num_epochs = num_epochs
+        self.num_batches = num_batches
+        self.clip_value_loss = bool(clip_value_loss)
+        self.normalize_advantages = bool(normalize_advantages)
+        self.gae_lambda = _leaf(gae_lambda)
+        self.gamma = _leaf(gamma)
+        self.clip_coefficient = _leaf(clip_coefficient)
+        self.entropy_loss_coefficient = _leaf(entropy_loss_coefficient)
+        self.value_loss_coefficient = _leaf(value_loss_coefficient)
+        self.max_grad_norm = _leaf(max_grad_norm)
+        self.learning_rate = (
+            learning_rate if callable(learning_rate) else _leaf(learning_rate)
+        )
+
+    def __check_init__(self):
+        for name in ("num_envs", "num_steps", "num_epochs", "num_batches"):
+            _check_size("PPO", name, getattr(self, name))
+        total = self.num_envs * self.num_steps
+        if total % self.num_batches:
+            raise ValueError(
+                f"PPO: num_batches={self.num_batches} does not divide num_envs * "
+                f"num_steps = {total}; choose a divisor of {total}."
+            )
+        check_number("PPO", "gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        check_number("PPO", "gae_lambda", self.gae_lambda, low=0.0, high=1.0)
+        check_number(
+            "PPO", "clip_coefficient", self.clip_coefficient, low=0.0, low_open=True
+        )
+        check_number(
+            "PPO", "entropy_loss_coefficient", self.entropy_loss_coefficient, low=0.0
+        )
+        check_number(
+            "PPO", "value_loss_coefficient", self.value_loss_coefficient, low=0.0
+        )
+        check_number("PPO", "max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
+        check_number("PPO", "learning_rate", self.learning_rate, low=0.0, low_open=True)
+
+    @property
+    def batch_size(self) -> int:
+        """The minibatch size, `num_envs * num_steps // num_batches`."""
+        return self.num_envs * self.num_steps // self.num_batches
+
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        """`clip_by_global_norm(max_grad_norm)` then Adam at `learning_rate`.
+
+        Built from the array leaves, so inside a compiled run it is traced.
+        """
+        return optax.chain(
+            optax.clip_by_global_norm(self.max_grad_norm),
+            optax.adam(self.learning_rate),
+        )
+
+    def per_step(self, step_state: OnPolicyStepState) -> OnPolicyStepState:
+        """PPO keeps no per-step bookkeeping.
+
+        Args:
+            step_state: The step state.
+
+        Returns:
+            `step_state`, unchanged.
+        """
+        return step_state
+
+    def per_iteration(self, state: OnPolicyState) -> OnPolicyState:
+        """PPO keeps no per-iteration bookkeeping.
+
+        Args:
+            state: The algorithm state.
+
+        Returns:
+            `state`, unchanged.
+        """
+        return state
+
+    def step(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        state: OnPolicyStepState[PolicyType],
+        *,
+        key: Key[Array, ""],
+        callback: AbstractCallback,
+    ) -> tuple[OnPolicyStepState[PolicyType], RolloutBuffer]:
+        """Act with the policy in one environment, auto-resetting at episode ends.
+
+        Args:
+            env: The environment.
+            policy: The current policy.
+            state: The step state of this environment.
+            key: A JAX PRNG key.
+            callback: The callback for this step.
+
+        Returns:
+            The new step state and the buffer entry of this step.
+        """
+        return actor_critic_step(env, policy, state, key=key, callback=callback)
+
+    def post_collect(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        step_state: OnPolicyStepState[PolicyType],
+        buffer: RolloutBuffer,
+        *,
+        key: Key[Array, ""],
+    ) -> RolloutBuffer:
+        """Compute GAE advantages and returns.
+
+        Args:
+            env: The environment.
+            policy: The policy that collected the buffer.
+            step_state: The step state after the rollout.
+            buffer: The collected buffer.
+            key: A JAX PRNG key.
+
+        Returns:
+            The buffer with advantages and returns.
+        """
+        return gae_post_collect(
+            policy, buffer, gamma=self.gamma, gae_lambda=self.gae_lambda
+        )
+
+    def train_batch(
+        self,
+        policy: PolicyType,
+        opt_state: optax.OptState,
+        rollout_buffer: RolloutBuffer,
+    ) -> tuple[PolicyType, optax.OptState, PPOStats]:
+        """One gradient step on one minibatch.
+
+        Args:
+            policy: The current policy.
+            opt_state: The optimizer state.
+            rollout_buffer: A minibatch (flat leading axis).
+
+        Returns:
+            The updated policy, optimizer state and the minibatch's statistics.
+        """
+        (_, stats), grads = self.ppo_loss_grad(
+            policy,
+            rollout_buffer,
+            self.normalize_advantages,
+            self.clip_coefficient,
+            self.clip_value_loss,
+            self.value_loss_coefficient,
+            self.entropy_loss_coefficient,
+        )
+        params = eqx.filter(policy, eqx.is_inexact_array)
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        return eqx.apply_updates(policy, updates), opt_state, stats
+
+    def train_epoch(
+        self,
+        policy: PolicyType,
+        opt_state: optax.OptState,
+        rollout_buffer: RolloutBuffer,
+        *,
+        key: Key[Array, ""],
+    ) -> tuple[PolicyType, optax.OptState, PPOStats]:
+        """One pass over a flattened buffer in `num_batches` shuffled minibatches.
+
+        Args:
+            policy: The current policy.
+            opt_state: The optimizer state.
+            rollout_buffer: The whole rollout, flattened to one batch axis.
+            key: A JAX PRNG key for the shuffle.
+
+        Returns:
+            The updated policy and optimizer state, and per-minibatch statistics
+            (leading axis `num_batches`).
+        """
+        minibatches = rollout_buffer.shuffled_minibatches(self.num_batches, key=key)
+
+        def one_batch(carry, batch):
+            policy, opt_state = carry
+            policy, opt_state, stats = self.train_batch(policy, opt_state, batch)
+            return (policy, opt_state), stats
+
+        (policy, opt_state), stats = filter_scan(
+            one_batch, (policy, opt_state), minibatches
+        )
+        return policy, opt_state, stats
+
+    def train(
+        self,
+        policy: PolicyType,
+        opt_state: optax.OptState,
+        buffer: RolloutBuffer,
+        *,
+        key: Key[Array, ""],
+    ) -> tuple[PolicyType, optax.OptState, dict[str, Scalar]]:
+        """`num_epochs` epochs of minibatch updates on the rollout.
+
+        Args:
+            policy: The current policy.
+            opt_state: The optimizer state.
+            buffer: The post-processed rollout.
+            key: A JAX PRNG key.
+
+        Returns:
+            The updated policy and optimizer state, and a log of the mean
+            `PPOStats` over all minibatches plus `explained_variance` of the
+            rollout's values.
+        """
+        flat = buffer.without_next().flatten()
+
+        def one_epoch(carry, epoch_key):
+            policy, opt_state = carry
+            policy, opt_state, stats = self.train_epoch(
+                policy, opt_state, flat, key=epoch_key
+            )
+            return (policy, opt_state), stats
+
+        (policy, opt_state), stats = filter_scan(
+            one_epoch, (policy, opt_state), jax.random.split(key, self.num_epochs)
+        )
+        log = {name: jnp.mean(value) for name, value in vars(stats).items()}
+        log["explained_variance"] = explained_variance(flat.values, flat.returns)
+        return policy, opt_state, log
+
+
+def _leaf(value: float) -> Float[Array, ""]:
+    if isinstance(value, jax.core.Tracer):
+        return value
+    return jnp.asarray(value, dtype=jnp.float32)
+
+
+def _check_size(owner: str, name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}.")

@@ -1,0 +1,148 @@
+"""The typed pytree of a rollout."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key, PyTree
+
+from ._gae import generalized_advantage_estimate
+
+
+class RolloutBuffer(eqx.Module):
+    """What one rollout collected, as arrays with leading axes `(num_steps, num_envs)`.
+
+    A single step's entry (as returned by an algorithm's `step`) has no leading
+    axes; `collect_rollout` stacks them. `returns` and `advantages` are `None`
+    until post-collection fills them (see `with_gae`).
+
+    Attributes:
+        observations: Observations the actions were chosen from.
+        actions: Actions taken.
+        rewards: Rewards received.
+        terminations: Whether the step terminated its episode.
+        truncations: Whether the step truncated its episode.
+        log_probs: Log-probabilities of the actions under the behaviour policy.
+        values: Value estimates of `observations`.
+        policy_states: Policy states the actions were chosen in.
+        next_observations: Observations reached, before any automatic reset.
+        next_policy_states: Policy states after the step, before any reset.
+        action_masks: Action masks in force (`None` when the env has none).
+        returns: Bootstrapped returns (after post-collection).
+        advantages: Advantages (after post-collection).
+    """
+
+    observations: PyTree
+    actions: PyTree
+    rewards: Float[Array, "..."]
+    terminations: Bool[Array, "..."]
+    truncations: Bool[Array, "..."]
+    log_probs: Float[Array, "..."]
+    values: Float[Array, "..."]
+    policy_states: PyTree
+    next_observations: PyTree
+    next_policy_states: PyTree
+    action_masks: PyTree = None
+    returns: Float[Array, "..."] | None = None
+    advantages: Float[Array, "..."] | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The leading axes, `(num_steps, num_envs)` for a collected rollout."""
+        return tuple(self.rewards.shape)
+
+    def with_gae(
+        self,
+        next_values: Float[Array, "num_steps num_envs"],
+        *,
+        gamma: Float[ArrayLike, ""],
+        gae_lambda: Float[ArrayLike, ""],
+    ) -> RolloutBuffer:
+        """Fill `advantages` and `returns` by GAE.
+
+        Args:
+            next_values: Values of `next_observations` (pre-reset).
+            gamma: The discount factor.
+            gae_lambda: The GAE lambda (1 gives Monte-Carlo-style returns
+                bootstrapped only at the rollout's end and at truncations).
+
+        Returns:
+            The buffer with `advantages` and `returns` set.
+        """
+        advantages, returns = generalized_advantage_estimate(
+            self.rewards,
+            self.values,
+            next_values,
+            self.terminations,
+            self.truncations,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+        )
+        return eqx.tree_at(
+            lambda b: (b.advantages, b.returns),
+            self,
+            (advantages, returns),
+            is_leaf=lambda x: x is None,
+        )
+
+    def without_next(self) -> RolloutBuffer:
+        """Drop the next observations and policy states once GAE has used them.
+
+        Training never reads them, so shuffling and minibatching them would be
+        wasted memory traffic.
+
+        Returns:
+            The buffer with `next_observations` and `next_policy_states` `None`.
+        """
+        return dataclasses.replace(
+            self, next_observations=None, next_policy_states=None
+        )
+
+    def flatten(self) -> RolloutBuffer:
+        """Merge the leading `(num_steps, num_envs)` axes into one batch axis.
+
+        Returns:
+            A buffer whose arrays have leading axis `num_steps * num_envs`.
+        """
+        lead = len(self.shape)
+        return jax.tree.map(lambda x: jnp.reshape(x, (-1,) + x.shape[lead:]), self)
+
+    def take(self, indices: Int[Array, "*idx"]) -> RolloutBuffer:
+        """Gather entries of a flattened buffer.
+
+        Args:
+            indices: Indices into the leading axis; their shape becomes the new
+                leading shape (for example `(num_batches, batch_size)`).
+
+        Returns:
+            The gathered buffer.
+        """
+        return jax.tree.map(lambda x: jnp.take(x, indices, axis=0), self)
+
+    def shuffled_minibatches(
+        self, num_batches: int, *, key: Key[Array, ""]
+    ) -> RolloutBuffer:
+        """Shuffle a flattened buffer and split it into equal minibatches.
+
+        One permutation per call; every entry lands in exactly one minibatch.
+
+        Args:
+            num_batches: The number of minibatches; must divide the batch size.
+            key: A JAX PRNG key.
+
+        Returns:
+            A buffer with leading axes `(num_batches, batch_size // num_batches)`.
+
+        Raises:
+            ValueError: If `num_batches` does not divide the batch size.
+        """
+        (size,) = self.shape
+        if size % num_batches:
+            raise ValueError(
+                f"num_batches={num_batches} does not divide the batch size {size}."
+            )
+        permutation = jax.random.permutation(key, size)
+        return self.take(permutation.reshape(num_batches, size // num_batches))

@@ -1,0 +1,158 @@
+"""The callback interface: pytree state threaded through the compiled training run.
+
+A callback never mutates anything. Its state lives in the algorithm's state (one
+`AbstractCallbackStepState` per environment, carried through the rollout scan, and
+one `AbstractCallbackState` carried through the iteration scan). Host side effects
+(printing, logging) leave the compiled program only through JAX host callbacks.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import equinox as eqx
+from jaxtyping import Array, Bool, Float, Int, Key, PyTree, Scalar
+
+
+class AbstractCallbackState(eqx.Module):
+    """A callback's per-run state, updated once per iteration."""
+
+
+class AbstractCallbackStepState(eqx.Module):
+    """A callback's per-environment state, updated once per environment step."""
+
+
+class EmptyCallbackState(AbstractCallbackState):
+    """The state of a callback that keeps none (no leaves: free to carry)."""
+
+
+class EmptyCallbackStepState(AbstractCallbackStepState):
+    """The step state of a callback that keeps none (no leaves: free to carry)."""
+
+
+class ResetContext(eqx.Module):
+    """What a callback sees when training starts.
+
+    Attributes:
+        num_envs: The number of parallel environments.
+        num_steps: The rollout length per environment and iteration.
+        num_iterations: The number of iterations the run will make.
+        total_timesteps: `num_envs * num_steps * num_iterations`.
+    """
+
+    num_envs: int = eqx.field(static=True)
+    num_steps: int = eqx.field(static=True)
+    num_iterations: int = eqx.field(static=True)
+    total_timesteps: int = eqx.field(static=True)
+
+
+class StepContext(eqx.Module):
+    """What a callback sees after one step of one environment.
+
+    `episode_return` and `episode_length` are those of the episode the step belongs
+    to, including this step; when `done` is true they are the completed episode's.
+
+    Attributes:
+        state: This environment's callback step state before the step.
+        observation: The observation the action was chosen from.
+        action: The action taken.
+        reward: The reward received.
+        terminated: Whether the episode terminated with this step.
+        truncated: Whether the episode was truncated with this step.
+        done: `terminated | truncated`.
+        episode_return: The undiscounted return of the episode so far.
+        episode_length: The length of the episode so far.
+    """
+
+    state: AbstractCallbackStepState
+    observation: PyTree
+    action: PyTree
+    reward: Float[Array, ""]
+    terminated: Bool[Array, ""]
+    truncated: Bool[Array, ""]
+    done: Bool[Array, ""]
+    episode_return: Float[Array, ""]
+    episode_length: Int[Array, ""]
+
+
+class IterationContext(eqx.Module):
+    """What a callback sees after one iteration (rollout and training).
+
+    Attributes:
+        state: The callback state before this iteration.
+        step_states: Every environment's callback step state (leading axis
+            `num_envs`).
+        iteration: The index of the iteration just finished (from 0).
+        num_iterations: The total number of iterations of the run.
+        timesteps: Environment steps taken so far, this iteration included.
+        log: The training statistics the algorithm reported (scalars).
+        policy: The policy after this iteration's update.
+    """
+
+    state: AbstractCallbackState
+    step_states: AbstractCallbackStepState
+    iteration: Int[Array, ""]
+    num_iterations: int = eqx.field(static=True)
+    timesteps: Int[Array, ""]
+    log: dict[str, Scalar]
+    policy: Any
+
+
+class AbstractCallback(eqx.Module):
+    """Hooks called inside the compiled training run.
+
+    Subclasses implement the four hooks; each is pure and returns the new state.
+    `on_step` runs for one environment, under `jax.vmap` over environments.
+    """
+
+    @abstractmethod
+    def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> AbstractCallbackState:
+        """The callback state at the start of training.
+
+        Args:
+            ctx: The run's sizes.
+            key: A JAX PRNG key.
+
+        Returns:
+            The initial callback state.
+        """
+
+    @abstractmethod
+    def step_reset(self, *, key: Key[Array, ""]) -> AbstractCallbackStepState:
+        """The step state of one environment at the start of training.
+
+        Args:
+            key: A JAX PRNG key.
+
+        Returns:
+            The initial step state (the algorithm vmaps this over environments).
+        """
+
+    @abstractmethod
+    def on_step(
+        self, ctx: StepContext, *, key: Key[Array, ""]
+    ) -> AbstractCallbackStepState:
+        """Update one environment's step state after a step.
+
+        Args:
+            ctx: The step's data and the current step state.
+            key: A JAX PRNG key.
+
+        Returns:
+            The new step state.
+        """
+
+    @abstractmethod
+    def on_iteration(
+        self, ctx: IterationContext, *, key: Key[Array, ""]
+    ) -> AbstractCallbackState:
+        """Update the callback state after an iteration.
+
+        Args:
+            ctx: The iteration's data and the current callback state.
+            key: A JAX PRNG key.
+
+        Returns:
+            The new callback state.
+        """

@@ -1,0 +1,31 @@
+"""Environments and wrappers: pure, jit- and vmap-friendly Equinox modules."""
+
+from ._action_wrappers import ClipAction as ClipAction, RescaleAction as RescaleAction
+from ._base import (
+    AbstractEnv as AbstractEnv,
+    AbstractEnvLike as AbstractEnvLike,
+    AbstractEnvLikeState as AbstractEnvLikeState,
+    AbstractEnvState as AbstractEnvState,
+)
+from ._observation_wrappers import (
+    FlattenObservation as FlattenObservation,
+    TransformObservation as TransformObservation,
+)
+from ._reward_wrappers import TransformReward as TransformReward
+from ._time_limit import TimeLimit as TimeLimit, TimeLimitState as TimeLimitState
+from ._wrapper import AbstractWrapper as AbstractWrapper
+
+__all__ = [
+    "AbstractEnv",
+    "AbstractEnvLike",
+    "AbstractEnvLikeState",
+    "AbstractEnvState",
+    "AbstractWrapper",
+    "ClipAction",
+    "FlattenObservation",
+    "RescaleAction",
+    "TimeLimit",
+    "TimeLimitState",
+    "TransformObservation",
+    "TransformReward",
+]

@@ -1,0 +1,22 @@
+"""Policies: maps from observations to actions (and, for actor-critics, values).
+
+Every policy is an Equinox module taking one unbatched observation; batch with
+`jax.vmap`. Policies save and load with `serialize` / `deserialize`, which check
+a structural fingerprint before loading any weights.
+"""
+
+from ._base import (
+    AbstractActorCriticPolicy as AbstractActorCriticPolicy,
+    AbstractPolicy as AbstractPolicy,
+    AbstractPolicyState as AbstractPolicyState,
+    NullPolicyState as NullPolicyState,
+)
+from ._mlp import MLPActorCriticPolicy as MLPActorCriticPolicy
+
+__all__ = [
+    "AbstractActorCriticPolicy",
+    "AbstractPolicy",
+    "AbstractPolicyState",
+    "MLPActorCriticPolicy",
+    "NullPolicyState",
+]

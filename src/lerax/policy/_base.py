@@ -1,0 +1,203 @@
+"""Abstract policies and policy states."""
+
+from __future__ import annotations
+
+import os
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, Generic, Self, TypeVar
+
+import equinox as eqx
+from jaxtyping import Array, Float, Key
+
+from lerax._serialization import load_module, save_module
+from lerax.space import AbstractSpace
+
+StateType = TypeVar("StateType", bound="AbstractPolicyState")
+ActType = TypeVar("ActType")
+ObsType = TypeVar("ObsType")
+MaskType = TypeVar("MaskType")
+
+
+class AbstractPolicyState(eqx.Module):
+    """The internal state a policy carries between steps: a pytree of arrays."""
+
+
+class NullPolicyState(AbstractPolicyState):
+    """The state of a stateless policy: no fields, so no leaves.
+
+    It passes through `jax.vmap`, `jax.lax.scan` and `jnp.where`-style tree maps
+    unchanged, at no cost.
+    """
+
+
+class AbstractPolicy(eqx.Module, Generic[StateType, ActType, ObsType, MaskType]):
+    """A (possibly stateful) map from observations to actions.
+
+    Every method takes one unbatched observation; batch with `jax.vmap`.
+
+    Attributes:
+        name: The name of the policy (a class variable).
+        action_space: The action space of the policy.
+        observation_space: The observation space of the policy.
+    """
+
+    name: eqx.AbstractClassVar[str]
+    action_space: eqx.AbstractVar[AbstractSpace[ActType, MaskType]]
+    observation_space: eqx.AbstractVar[AbstractSpace[ObsType, Any]]
+
+    @abstractmethod
+    def __call__(
+        self,
+        state: StateType,
+        observation: ObsType,
+        *,
+        key: Key[Array, ""] | None = None,
+        action_mask: MaskType | None = None,
+    ) -> tuple[StateType, ActType]:
+        """Return the new internal state and the action for an observation.
+
+        With a key the action is sampled; without one the policy is deterministic
+        (for distributional policies, the mode of the action distribution).
+
+        Args:
+            state: The current internal state of the policy.
+            observation: The current observation.
+            key: An optional JAX PRNG key for stochastic action selection.
+            action_mask: An optional action mask of the kind `action_space` takes.
+
+        Returns:
+            The new internal state and the action to take.
+        """
+
+    @abstractmethod
+    def reset(self, *, key: Key[Array, ""]) -> StateType:
+        """Return an initial internal state.
+
+        Args:
+            key: A JAX PRNG key.
+
+        Returns:
+            An initial internal state for the policy.
+        """
+
+    def serialize(self, path: str | os.PathLike) -> None:
+        """Save the policy to `path`, atomically.
+
+        Writes a 32-byte structural fingerprint (a SHA-256 of the class, the tree
+        structure, every leaf's shape and dtype, and the static fields), a small
+        JSON description of that structure, then the Equinox leaf data. The file
+        is written to a temporary file in the same folder and moved into place, so
+        an interrupted save leaves any previous file at `path` untouched.
+
+        Args:
+            path: Where to save; `.eqx` is appended unless it is already the
+                suffix.
+
+        Raises:
+            FileNotFoundError: If the folder of `path` does not exist.
+        """
+        save_module(self, path)
+
+    @classmethod
+    def deserialize(cls, path: str | os.PathLike, *args: Any, **kwargs: Any) -> Self:
+        """Load a policy saved with `serialize`.
+
+        The skeleton is `cls(*args, **kwargs)`, built abstractly with
+        `eqx.filter_eval_shape` (no weights are initialised), so the arguments must
+        reproduce the static structure the policy was saved with: class, spaces,
+        hidden sizes, activation, ... Arguments that only affect initial values
+        (a PRNG key, initial log-std, ...) may be anything.
+
+        Args:
+            path: The file; if it does not exist, `path` with `.eqx` appended is
+                tried.
+            *args: Positional arguments for the constructor of `cls`.
+            **kwargs: Keyword arguments for the constructor of `cls`.
+
+        Returns:
+            The deserialized policy.
+
+        Raises:
+            FileNotFoundError: If the file does not exist.
+            ValueError: If the file is not a lerax model, is truncated or corrupted,
+                or if the fingerprint of the skeleton does not match the stored one
+                (the message lists what differs).
+        """
+        path = Path(path)
+        skeleton = eqx.filter_eval_shape(cls, *args, **kwargs)
+        return load_module(path, skeleton)
+
+
+class AbstractActorCriticPolicy(AbstractPolicy[StateType, ActType, ObsType, MaskType]):
+    """A policy with a value function: actions, values and their statistics.
+
+    These are the members an actor-critic algorithm (PPO, A2C) needs. Every method
+    takes one unbatched observation; batch with `jax.vmap`.
+
+    Attributes:
+        name: The name of the policy (a class variable).
+        action_space: The action space of the policy.
+        observation_space: The observation space of the policy.
+    """
+
+    @abstractmethod
+    def action_and_value(
+        self,
+        state: StateType,
+        observation: ObsType,
+        *,
+        key: Key[Array, ""],
+        action_mask: MaskType | None = None,
+    ) -> tuple[StateType, ActType, Float[Array, ""], Float[Array, ""]]:
+        """Sample an action and compute the value of an observation.
+
+        Args:
+            state: The current policy state.
+            observation: The observation.
+            key: A JAX PRNG key.
+            action_mask: An optional action mask.
+
+        Returns:
+            `(new_state, action, value, log_prob)`: the new policy state, the
+            sampled action, the value of the observation and the log-probability of
+            the action.
+        """
+
+    @abstractmethod
+    def evaluate_action(
+        self,
+        state: StateType,
+        observation: ObsType,
+        action: ActType,
+        *,
+        action_mask: MaskType | None = None,
+    ) -> tuple[StateType, Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
+        """Evaluate an action taken after an observation.
+
+        Args:
+            state: The current policy state.
+            observation: The observation.
+            action: The action to evaluate.
+            action_mask: An optional action mask (the one in force when the action
+                was taken).
+
+        Returns:
+            `(new_state, value, log_prob, entropy)`: the new policy state, the value
+            of the observation, the log-probability of the action and the entropy of
+            the action distribution.
+        """
+
+    @abstractmethod
+    def value(
+        self, state: StateType, observation: ObsType
+    ) -> tuple[StateType, Float[Array, ""]]:
+        """Compute the value of an observation.
+
+        Args:
+            state: The current policy state.
+            observation: The observation.
+
+        Returns:
+            `(new_state, value)`.
+        """

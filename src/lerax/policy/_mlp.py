@@ -1,0 +1,390 @@
+"""An actor-critic policy made of two multilayer perceptrons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Key
+
+from lerax.distribution import (
+    AbstractDistribution,
+    Bernoulli,
+    Categorical,
+    DiagGaussian,
+    MultiCategorical,
+)
+from lerax.env import AbstractEnvLike
+from lerax.space import AbstractSpace, Box, Discrete, MultiBinary, MultiDiscrete
+
+from ._base import AbstractActorCriticPolicy, NullPolicyState
+from ._network import MLP
+
+_SUPPORTED_ACTIONS = (Discrete, MultiDiscrete, MultiBinary, Box)
+
+
+def _actor_output_size(space: AbstractSpace) -> int:
+    if isinstance(space, (Discrete, MultiDiscrete, MultiBinary, Box)):
+        # Discrete / MultiDiscrete: one logit per choice; MultiBinary: one logit
+        # per entry; Box: one mean per coordinate.
+        return space.flat_size
+    raise ValueError(
+        f"MLPActorCriticPolicy does not support the action space {space!r}; "
+        "supported: " + ", ".join(c.__name__ for c in _SUPPORTED_ACTIONS) + "."
+    )
+
+
+def _orthogonal(
+    mlp: eqx.nn.MLP, *, hidden_gain: float, final_gain: float, key: Key[Array, ""]
+) -> eqx.nn.MLP:
+    """Orthogonal weights with the given gains and zero biases, layer by layer."""
+    keys = jax.random.split(key, len(mlp.layers))
+    layers = []
+    for i, (layer, k) in enumerate(zip(mlp.layers, keys, strict=True)):
+        gain = final_gain if i == len(mlp.layers) - 1 else hidden_gain
+        init = jax.nn.initializers.orthogonal(scale=gain)
+        weight = init(k, layer.weight.shape, layer.weight.dtype)
+        layers.append(
+            eqx.tree_at(
+                lambda lin: (lin.weight, lin.bias),
+                layer,
+                (weight, jnp.zeros_like(layer.bias)),
+            )
+        )
+    return eqx.tree_at(lambda m: m.layers, mlp, tuple(layers))
+
+
+@eqx.filter_jit
+def _build_networks(
+    in_size: int,
+    out_size: int,
+    width_size: int,
+    depth: int,
+    activation: Callable[[Array], Array],
+    ortho_init: bool,
+    key: Key[Array, ""],
+) -> tuple[MLP, MLP]:
+    # One compiled program per architecture: initialising eagerly dispatches (and
+    # compiles) dozens of tiny ops, which takes seconds.
+    actor_key, critic_key, actor_init_key, critic_init_key = jax.random.split(key, 4)
+    actor = eqx.nn.MLP(in_size, out_size, width_size, depth, activation, key=actor_key)
+    critic = eqx.nn.MLP(
+        in_size, "scalar", width_size, depth, activation, key=critic_key
+    )
+    if ortho_init:
+        hidden_gain = float(np.sqrt(2.0))
+        actor = _orthogonal(
+            actor, hidden_gain=hidden_gain, final_gain=0.01, key=actor_init_key
+        )
+        critic = _orthogonal(
+            critic, hidden_gain=hidden_gain, final_gain=1.0, key=critic_init_key
+        )
+    return MLP.from_equinox(actor, activation), MLP.from_equinox(critic, activation)
+
+
+class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, Any]):
+    """Separate actor and critic MLPs on the flattened observation.
+
+    The observation is flattened with `observation_space.flatten` (one-hot for
+    discrete parts, concatenated for `Dict` / `Tuple`), then fed to an actor MLP
+    producing the parameters of the action distribution and a critic MLP producing
+    the value. The action distribution depends on the action space:
+
+    * `Discrete(n)`: `Categorical` over `n` logits.
+    * `MultiDiscrete(nvec)`: `MultiCategorical` over `sum(nvec)` logits.
+    * `MultiBinary(n)`: `Bernoulli` with `n` logits.
+    * `Box`: `DiagGaussian` with the actor's output as the mean and a learnable,
+      state-independent `log_std` of the action's shape. Samples are not squashed
+      or clipped: the environment clips.
+
+    Action masks (`action_mask=`) are honoured for the discrete kinds. The policy is
+    stateless; its state is `NullPolicyState()`.
+
+    With `ortho_init=True` (the default) the weights are initialised as in common
+    PPO practice: orthogonal with gain `sqrt(2)` for hidden layers, `0.01` for the
+    actor's output layer and `1.0` for the critic's, and zero biases. The defaults
+    (two hidden layers of 64 units, `tanh`) are the usual ones for classic control.
+
+    Attributes:
+        name: `"MLPActorCriticPolicy"`.
+        observation_space: The observation space.
+        action_space: The action space.
+        actor: The MLP from the flat observation to the distribution parameters.
+        critic: The MLP from the flat observation to the scalar value.
+        log_std: The log standard deviation, shape `action_space.shape`, for `Box`
+            actions; `None` otherwise.
+        width_size: The number of units in each hidden layer.
+        depth: The number of hidden layers.
+        activation: The hidden-layer activation function.
+    """
+
+    name: ClassVar[str] = "MLPActorCriticPolicy"
+
+    observation_space: AbstractSpace
+    action_space: AbstractSpace
+    actor: MLP
+    critic: MLP
+    log_std: Float[Array, "*action_shape"] | None
+    width_size: int = eqx.field(static=True)
+    depth: int = eqx.field(static=True)
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+
+    def __init__(
+        self,
+        env: AbstractEnvLike | None = None,
+        *,
+        key: Key[Array, ""],
+        observation_space: AbstractSpace | None = None,
+        action_space: AbstractSpace | None = None,
+        width_size: int = 64,
+        depth: int = 2,
+        activation: Callable[[Array], Array] = jax.nn.tanh,
+        log_std_init: float = 0.0,
+        ortho_init: bool = True,
+    ):
+        """Create the policy.
+
+        Args:
+            env: The environment (or wrapper) to take both spaces from. Pass either
+                `env` or both `observation_space` and `action_space`.
+            key: A JAX PRNG key for the initial weights. When the policy is only a
+                skeleton for `deserialize`, any key will do: the weights are
+                replaced by the saved ones.
+            observation_space: The observation space, when `env` is not given.
+            action_space: The action space, when `env` is not given.
+            width_size: Units per hidden layer (at least 1).
+            depth: Number of hidden layers (at least 0; 0 means linear).
+            activation: Hidden-layer activation; a hashable function (it is a
+                static field, and it is part of the serialization fingerprint).
+            log_std_init: Initial value of every entry of `log_std` (`Box` only).
+            ortho_init: Whether to use orthogonal initialisation (see above);
+                otherwise Equinox's default initialisation.
+
+        Raises:
+            ValueError: If the spaces are missing, given twice or not lerax spaces;
+                if the action space is not `Discrete`, `MultiDiscrete`,
+                `MultiBinary` or `Box`; or if `width_size`, `depth` or `activation`
+                are invalid.
+        """
+        if env is not None:
+            if observation_space is not None or action_space is not None:
+                raise ValueError(
+                    "MLPActorCriticPolicy: pass either env or observation_space "
+                    "and action_space, not both."
+                )
+            if not isinstance(env, AbstractEnvLike):
+                raise ValueError(
+                    f"MLPActorCriticPolicy: env must be a lerax AbstractEnvLike, got "
+                    f"{type(env).__name__}."
+                )
+            observation_space = env.observation_space
+            action_space = env.action_space
+        for arg, space in (
+            ("observation_space", observation_space),
+            ("action_space", action_space),
+        ):
+            if space is None:
+                raise ValueError(
+                    f"MLPActorCriticPolicy: {arg} is missing; pass env or both spaces."
+                )
+            if not isinstance(space, AbstractSpace):
+                raise ValueError(
+                    f"MLPActorCriticPolicy: {arg} must be a lerax space, got "
+                    f"{type(space).__name__}."
+                )
+        if (
+            isinstance(width_size, bool)
+            or not isinstance(width_size, (int, np.integer))
+            or width_size < 1
+        ):
+            raise ValueError(
+                f"MLPActorCriticPolicy: width_size must be a positive integer, got "
+                f"{width_size!r}."
+            )
+        if (
+            isinstance(depth, bool)
+            or not isinstance(depth, (int, np.integer))
+            or depth < 0
+        ):
+            raise ValueError(
+                f"MLPActorCriticPolicy: depth must be a non-negative integer, got "
+                f"{depth!r}."
+            )
+        if not callable(activation):
+            raise ValueError(
+                f"MLPActorCriticPolicy: activation must be callable, got "
+                f"{activation!r}."
+            )
+        try:
+            hash(activation)
+        except TypeError as err:
+            raise ValueError(
+                "MLPActorCriticPolicy: activation must be hashable (it is a static "
+                "field)."
+            ) from err
+        out_size = _actor_output_size(action_space)
+
+        actor, critic = _build_networks(
+            observation_space.flat_size,
+            out_size,
+            int(width_size),
+            int(depth),
+            activation,
+            bool(ortho_init),
+            key,
+        )
+
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.actor = actor
+        self.critic = critic
+        if isinstance(action_space, Box):
+            self.log_std = jnp.full(action_space.shape, log_std_init, jnp.float32)
+        else:
+            self.log_std = None
+        self.width_size = int(width_size)
+        self.depth = int(depth)
+        self.activation = activation
+
+    def _features(self, observation: Any) -> Float[Array, " obs_size"]:
+        self.observation_space.validate(observation, name=f"{self.name}: observation")
+        return self.observation_space.flatten(observation)
+
+    def _distribution(
+        self, features: Float[Array, " obs_size"], action_mask: Any
+    ) -> AbstractDistribution:
+        out = self.actor(features)
+        space = self.action_space
+        if isinstance(space, Discrete):
+            return Categorical(out, mask=action_mask)
+        if isinstance(space, MultiDiscrete):
+            return MultiCategorical(out, space.nvec, mask=action_mask)
+        if isinstance(space, MultiBinary):
+            return Bernoulli(out, mask=action_mask)
+        if isinstance(space, Box):
+            if action_mask is not None:
+                raise ValueError(f"{self.name}: Box action spaces take no action_mask.")
+            return DiagGaussian(out.reshape(space.shape), self.log_std)
+        raise ValueError(f"{self.name}: unsupported action space {space!r}.")
+
+    def _cast_action(self, action: Array) -> Array:
+        return action.astype(self.action_space.dtype)
+
+    def __call__(
+        self,
+        state: NullPolicyState,
+        observation: Any,
+        *,
+        key: Key[Array, ""] | None = None,
+        action_mask: Any = None,
+    ) -> tuple[NullPolicyState, Any]:
+        """Pick an action: sampled with `key`, the distribution's mode without.
+
+        Args:
+            state: The policy state (returned unchanged).
+            observation: One observation from `observation_space`.
+            key: A JAX PRNG key, or `None` for the deterministic (mode) action.
+            action_mask: An optional mask of the kind `action_space` takes.
+
+        Returns:
+            `(state, action)`.
+
+        Raises:
+            ValueError: At trace time, if the observation or mask has the wrong
+                structure or shape, or a mask is given for `Box` actions.
+        """
+        dist = self._distribution(self._features(observation), action_mask)
+        action = dist.mode() if key is None else dist.sample(key=key)
+        return state, self._cast_action(action)
+
+    def reset(self, *, key: Key[Array, ""]) -> NullPolicyState:
+        """Return the (trivial) initial state.
+
+        Args:
+            key: Unused; the policy is stateless.
+
+        Returns:
+            `NullPolicyState()`.
+        """
+        del key
+        return NullPolicyState()
+
+    def action_and_value(
+        self,
+        state: NullPolicyState,
+        observation: Any,
+        *,
+        key: Key[Array, ""],
+        action_mask: Any = None,
+    ) -> tuple[NullPolicyState, Any, Float[Array, ""], Float[Array, ""]]:
+        """Sample an action and compute its log-probability and the value.
+
+        Runs the actor and the critic once each.
+
+        Args:
+            state: The policy state (returned unchanged).
+            observation: One observation from `observation_space`.
+            key: A JAX PRNG key.
+            action_mask: An optional mask of the kind `action_space` takes.
+
+        Returns:
+            `(state, action, value, log_prob)`; `value` and `log_prob` are scalars.
+
+        Raises:
+            ValueError: At trace time, if the observation or mask is malformed.
+        """
+        features = self._features(observation)
+        dist = self._distribution(features, action_mask)
+        action, log_prob = dist.sample_and_log_prob(key=key)
+        return state, self._cast_action(action), self.critic(features), log_prob
+
+    def evaluate_action(
+        self,
+        state: NullPolicyState,
+        observation: Any,
+        action: Any,
+        *,
+        action_mask: Any = None,
+    ) -> tuple[NullPolicyState, Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
+        """Value, log-probability and entropy for an action already taken.
+
+        Runs the actor and the critic once each.
+
+        Args:
+            state: The policy state (returned unchanged).
+            observation: One observation from `observation_space`.
+            action: An action from `action_space`.
+            action_mask: The mask in force when the action was taken, if any.
+
+        Returns:
+            `(state, value, log_prob, entropy)`, all scalars but the state.
+
+        Raises:
+            ValueError: At trace time, if the observation, action or mask is
+                malformed.
+        """
+        self.action_space.validate(action, name=f"{self.name}: action")
+        features = self._features(observation)
+        dist = self._distribution(features, action_mask)
+        return state, self.critic(features), dist.log_prob(action), dist.entropy()
+
+    def value(
+        self, state: NullPolicyState, observation: Any
+    ) -> tuple[NullPolicyState, Float[Array, ""]]:
+        """The critic's value of an observation (the actor is not run).
+
+        Args:
+            state: The policy state (returned unchanged).
+            observation: One observation from `observation_space`.
+
+        Returns:
+            `(state, value)` with a scalar value.
+
+        Raises:
+            ValueError: At trace time, if the observation is malformed.
+        """
+        return state, self.critic(self._features(observation))

@@ -1,0 +1,18 @@
+"""Spaces: the sets of observations and actions an environment works with."""
+
+from ._base import AbstractSpace as AbstractSpace
+from ._box import Box as Box
+from ._composite import Dict as Dict, Tuple as Tuple
+from ._discrete import Discrete as Discrete
+from ._multi_binary import MultiBinary as MultiBinary
+from ._multi_discrete import MultiDiscrete as MultiDiscrete
+
+__all__ = [
+    "AbstractSpace",
+    "Box",
+    "Dict",
+    "Discrete",
+    "MultiBinary",
+    "MultiDiscrete",
+    "Tuple",
+]

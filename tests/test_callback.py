@@ -1,0 +1,133 @@
+"""Callbacks carry their state through the compiled run and see the right data."""
+
+import re
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jaxtyping import Array, Int
+
+from helpers import ChainEnv
+from lerax.algorithm import PPO
+from lerax.callback import (
+    AbstractCallback,
+    AbstractCallbackState,
+    AbstractCallbackStepState,
+    EpisodeStatisticsCallback,
+    ProgressCallback,
+)
+from lerax.env import TransformReward
+from lerax.policy import MLPActorCriticPolicy
+
+NUM_ENVS, NUM_STEPS, ITERATIONS = 2, 10, 3
+
+
+@pytest.fixture(scope="module")
+def env():
+    # Never terminates (the goal is 100 cells away); truncated every 5 steps; every
+    # reward is 1. So each env completes exactly 2 episodes of return 5 per
+    # 10-step iteration, whatever the policy does.
+    return TransformReward(ChainEnv(length=100, max_steps=5), lambda r: r * 0 + 1)
+
+
+@pytest.fixture(scope="module")
+def policy(env):
+    return MLPActorCriticPolicy(env=env, key=jax.random.key(0))
+
+
+@pytest.fixture(scope="module")
+def algo():
+    return PPO(num_envs=NUM_ENVS, num_steps=NUM_STEPS, num_epochs=1, num_batches=2)
+
+
+class StepCountState(AbstractCallbackState):
+    totals: Int[Array, " num_iterations"]
+
+
+class StepCountStepState(AbstractCallbackStepState):
+    steps: Int[Array, ""]
+
+
+class StepCounter(AbstractCallback):
+    """A user-written callback: counts steps per env, records totals per iteration."""
+
+    def reset(self, ctx, *, key):
+        return StepCountState(totals=jnp.zeros(ctx.num_iterations, jnp.int32))
+
+    def step_reset(self, *, key):
+        return StepCountStepState(steps=jnp.zeros((), jnp.int32))
+
+    def on_step(self, ctx, *, key):
+        return StepCountStepState(steps=ctx.state.steps + 1)
+
+    def on_iteration(self, ctx, *, key):
+        total = jnp.sum(ctx.step_states.steps)
+        return StepCountState(totals=ctx.state.totals.at[ctx.iteration].set(total))
+
+
+def test_episode_statistics_records_returns_into_state(env, policy, algo):
+    state = algo.learn_state(
+        env,
+        policy,
+        ITERATIONS * NUM_ENVS * NUM_STEPS,
+        key=jax.random.key(0),
+        callback=EpisodeStatisticsCallback(),
+    )
+    stats = state.callback_state
+    np.testing.assert_array_equal(stats.mean_return, [5.0] * ITERATIONS)
+    np.testing.assert_array_equal(stats.mean_length, [5.0] * ITERATIONS)
+    np.testing.assert_array_equal(stats.episodes, [2 * NUM_ENVS] * ITERATIONS)
+
+
+def test_list_of_callbacks_each_keep_their_own_state(env, policy, algo, capfd):
+    state = algo.learn_state(
+        env,
+        policy,
+        ITERATIONS * NUM_ENVS * NUM_STEPS,
+        key=jax.random.key(0),
+        callback=[StepCounter(), EpisodeStatisticsCallback(), ProgressCallback()],
+    )
+    counter, stats, _ = state.callback_state.states
+    # Step counts are cumulative: 20, 40, 60 steps over both envs.
+    np.testing.assert_array_equal(
+        counter.totals, NUM_ENVS * NUM_STEPS * np.arange(1, ITERATIONS + 1)
+    )
+    np.testing.assert_array_equal(stats.mean_return, [5.0] * ITERATIONS)
+    lines = [
+        line for line in capfd.readouterr().out.splitlines() if line.startswith("iter")
+    ]
+    assert len(lines) == ITERATIONS
+    for i, line in enumerate(lines, start=1):
+        assert re.match(rf"iter {i}/{ITERATIONS} \| steps\s+{20 * i} \|", line), line
+        assert "return      5.00" in line and "approx_kl" in line
+
+
+def test_episode_statistics_under_vmap_over_seeds(env, policy, algo):
+    def run(key):
+        return algo.learn_state(
+            env,
+            policy,
+            ITERATIONS * NUM_ENVS * NUM_STEPS,
+            key=key,
+            callback=EpisodeStatisticsCallback(),
+        ).callback_state.mean_return
+
+    returns = jax.vmap(run)(jax.random.split(jax.random.key(1), 3))
+    np.testing.assert_array_equal(returns, np.full((3, ITERATIONS), 5.0))
+
+
+def test_progress_callback_validates_its_arguments():
+    with pytest.raises(ValueError, match="every"):
+        ProgressCallback(every=0)
+    with pytest.raises(ValueError, match="min_interval"):
+        ProgressCallback(min_interval=-1.0)
+
+
+def test_empty_callback_adds_no_state(env, policy, algo):
+    state = algo.learn_state(env, policy, NUM_ENVS * NUM_STEPS, key=jax.random.key(0))
+    assert jax.tree.leaves(state.callback_state) == []
+    assert (
+        jax.tree.leaves(eqx.filter(state.step_state.callback_state, eqx.is_array)) == []
+    )
