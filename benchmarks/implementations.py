@@ -1,10 +1,12 @@
 """The implementation interface of the benchmark harness, and the plain-PPO one.
 
-An implementation turns a :class:`BenchConfig` into a :class:`Built`: a pure,
-single-seed ``train(key)`` (the whole training run, jit- and vmap-able, returning a
-pytree of arrays only) plus two readers of its output, one giving a deterministic
-action function for evaluation and one (optional) giving the mean return of the
-episodes completed during the last part of training. The harness only ever talks
+An implementation turns a :class:`BenchConfig` into a :class:`Built`: an eager
+``init(key)`` building the initial network's arrays (outside the timed program, as
+any PPO script does), a pure, single-seed ``train(key, init)`` (the whole training
+run, jit- and vmap-able, returning a pytree of arrays only) plus two readers of
+its output, one giving a deterministic action function for evaluation and one
+(optional) giving the mean return of the episodes completed during the last part
+of training. The harness only ever talks
 to this interface, so lerax and the plain PPO are measured by the same code.
 
 Implementations are looked up by name with :func:`load_implementations`; the lerax
@@ -81,9 +83,11 @@ class Built:
     """What an implementation hands the harness for one configuration.
 
     Attributes:
-        train: ``train(key) -> output``: one seed's whole training run, pure and
-            traceable (the harness wraps it in ``jax.jit`` and, for several seeds,
-            ``jax.vmap``); ``output`` must be a pytree of arrays.
+        init: ``init(key) -> arrays``: one seed's initial network (a pytree of
+            arrays), run eagerly before compiling; never timed.
+        train: ``train(key, arrays) -> output``: one seed's whole training run,
+            pure and traceable (the harness wraps it in ``jax.jit`` and, for
+            several seeds, ``jax.vmap``); ``output`` must be a pytree of arrays.
         action_fn: ``action_fn(output) -> (obs, key) -> action``: the trained
             policy of one seed's output as a deterministic single-env action
             function on gymnax observations (traceable).
@@ -92,7 +96,8 @@ class Built:
             ``None`` when the implementation does not record it.
     """
 
-    train: Callable[[Key[Array, ""]], PyTree]
+    init: Callable[[Key[Array, ""]], PyTree]
+    train: Callable[[Key[Array, ""], PyTree], PyTree]
     action_fn: Callable[[PyTree], ActionFn]
     training_return: Callable[[PyTree], Array] | None = None
 
@@ -123,6 +128,7 @@ class PlainImplementation(Implementation):
         """See :meth:`Implementation.build`."""
         ppo_config = config.ppo_config()
         return Built(
+            init=lambda key: plain_ppo.init_params(ppo_config, key=key),
             train=plain_ppo.make_train(ppo_config),
             action_fn=lambda output: plain_ppo.policy_from_output(
                 ppo_config, output["params"], deterministic=True

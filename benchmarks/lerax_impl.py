@@ -42,23 +42,22 @@ class LeraxImplementation(Implementation):
         def make_policy(key):
             return MLPActorCriticPolicy(env=env, key=key)
 
-        def run(key):
-            policy_key, learn_key = jax.random.split(key)
-            state = algorithm.learn_state(
-                env,
-                make_policy(policy_key),
-                config.total_timesteps,
-                key=learn_key,
-                callback=callback,
-            )
-            return state.policy, state.callback_state
-
         # The policy's non-array parts (spaces, activation) are fixed; only its
-        # arrays leave the compiled program, and are recombined for evaluation.
+        # arrays cross the compiled program's boundary, and are recombined inside.
         _, policy_static = eqx.partition(make_policy(jax.random.key(0)), eqx.is_array)
 
-        def train(key):
-            policy, stats = run(key)
+        def init(key):
+            return eqx.filter(make_policy(key), eqx.is_array)
+
+        def train(key, policy_arrays):
+            state = algorithm.learn_state(
+                env,
+                eqx.combine(policy_arrays, policy_static),
+                config.total_timesteps,
+                key=key,
+                callback=callback,
+            )
+            policy, stats = state.policy, state.callback_state
             return {
                 "policy": eqx.filter(policy, eqx.is_array),
                 "episodes": stats.episodes,
@@ -83,4 +82,9 @@ class LeraxImplementation(Implementation):
             total = (returns * episodes).sum()
             return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
 
-        return Built(train=train, action_fn=action_fn, training_return=training_return)
+        return Built(
+            init=init,
+            train=train,
+            action_fn=action_fn,
+            training_return=training_return,
+        )

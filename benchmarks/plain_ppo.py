@@ -1,10 +1,11 @@
 """A plain, single-file, fully-jitted PPO: the baseline lerax is measured against.
 
 Written from scratch on equinox + optax + distrax + gymnax, without lerax, in the
-PureJaxRL style: ``make_train(config)`` returns a pure ``train(key)`` whose whole
-run is one XLA program (iteration ``lax.scan`` -> rollout ``lax.scan`` over steps of
-``jax.vmap``-ed auto-resetting gymnax envs -> GAE reverse ``lax.scan`` -> epoch and
-minibatch ``lax.scan``s), so ``jax.vmap(train)(keys)`` trains many seeds at once.
+PureJaxRL style: ``make_train(config)`` returns a pure ``train(key, params)`` whose
+whole run is one XLA program (iteration ``lax.scan`` -> rollout ``lax.scan`` over
+steps of ``jax.vmap``-ed auto-resetting gymnax envs -> GAE reverse ``lax.scan`` ->
+epoch and minibatch ``lax.scan``s), so ``jax.vmap(train)(keys, params)`` trains
+many seeds at once.
 
 Hyperparameters and network match lerax's ``PPO`` and ``MLPActorCriticPolicy``
 defaults so that the two can be compared like for like:
@@ -30,15 +31,6 @@ print the learning result.
 """
 
 from __future__ import annotations
-
-import os
-
-# XLA:CPU's multi-threaded Eigen pool can deadlock materialising vmapped results
-# (see run.py); set before jax is imported, unless the caller chose otherwise.
-if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
-    ).strip()
 
 import argparse
 import dataclasses
@@ -271,15 +263,36 @@ def _flat(obs: Array, num_leading: int) -> Array:
     return obs.reshape(obs.shape[:num_leading] + (-1,)).astype(jnp.float32)
 
 
-def make_train(config: PPOConfig) -> Callable[[Key[Array, ""]], dict[str, Any]]:
+def init_params(config: PPOConfig, *, key: Key[Array, ""]) -> PyTree:
+    """The initial network's array leaves (run eagerly, outside the compiled run).
+
+    Network initialisation happens before training, as in any PPO script: the
+    orthogonal initialiser's QR decomposition then never runs inside the timed,
+    possibly vmapped program (batched LAPACK calls inside a vmapped program were
+    seen to deadlock XLA:CPU's thread pool on a 2-core machine).
+
+    Args:
+        config: The run's environment and network sizes.
+        key: PRNG key for the initial weights.
+
+    Returns:
+        The array leaves of :func:`make_network`'s result.
+    """
+    return eqx.filter(make_network(config, key=key), eqx.is_array)
+
+
+def make_train(
+    config: PPOConfig,
+) -> Callable[[Key[Array, ""], PyTree], dict[str, Any]]:
     """Build the pure, whole-run training function for ``config``.
 
     Args:
         config: The run's environment, budget and hyperparameters.
 
     Returns:
-        ``train(key) -> output`` where ``output`` is a dict with ``"params"`` (the
-        trained network's array leaves; rebuild with :func:`policy_from_output`) and
+        ``train(key, params) -> output`` (``params`` from :func:`init_params`)
+        where ``output`` is a dict with ``"params"`` (the trained network's array
+        leaves; rebuild with :func:`policy_from_output`) and
         ``"metrics"``: per-iteration arrays ``episode_return_sum``,
         ``episode_count``, ``episode_length_sum`` (completed episodes, stochastic
         policy) and the mean PPO statistics ``policy_loss``, ``value_loss``,
@@ -431,9 +444,8 @@ def make_train(config: PPOConfig) -> Callable[[Key[Array, ""]], dict[str, Any]]:
         runner = runner._replace(params=params, opt_state=opt_state, key=key)
         return runner, metrics
 
-    def train(key: Key[Array, ""]) -> dict[str, Any]:
-        net_key, reset_key, loop_key = jax.random.split(key, 3)
-        params = eqx.filter(make_network(config, key=net_key), eqx.is_array)
+    def train(key: Key[Array, ""], params: PyTree) -> dict[str, Any]:
+        reset_key, loop_key = jax.random.split(key)
         obs, env_state = vmapped_reset(
             jax.random.split(reset_key, num_envs), env_params
         )
@@ -459,7 +471,7 @@ def policy_from_output(
 
     Args:
         config: The config the params were trained with.
-        params: ``train(key)["params"]`` (one seed).
+        params: ``train(key, params)["params"]`` (one seed).
         deterministic: Take the mode (argmax logits / Gaussian mean) instead of
             sampling.
 
@@ -483,7 +495,7 @@ def final_training_return(
     """Mean return of the episodes completed in the last ``fraction`` of training.
 
     Args:
-        metrics: ``train(key)["metrics"]``, optionally with leading seed axes.
+        metrics: ``train(key, params)["metrics"]``, optionally with leading seed axes.
         fraction: Trailing fraction of the iterations to average over (at least one
             iteration is always used).
 
@@ -551,7 +563,7 @@ def evaluate(
     return jax.lax.while_loop(cond, body, init)[2]
 
 
-def make_rollout(config: PPOConfig) -> Callable[[Key[Array, ""]], Array]:
+def make_rollout(config: PPOConfig) -> Callable[[Key[Array, ""], PyTree], Array]:
     """The throughput ceiling: the run's env steps with policy forwards, no learning.
 
     A ``lax.scan`` over ``config.num_iterations * config.num_steps`` steps of the
@@ -563,14 +575,16 @@ def make_rollout(config: PPOConfig) -> Callable[[Key[Array, ""]], Array]:
         config: The run's environment and sizes.
 
     Returns:
-        ``rollout(key) -> checksum`` (a scalar that keeps every step live).
+        ``rollout(key, params) -> checksum`` (``params`` from :func:`init_params`;
+        the checksum is a scalar that keeps every step live).
     """
     env, env_params = gymnax.make(config.env_name)
     vmapped_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    _, static = eqx.partition(make_network(config, key=jax.random.key(0)), eqx.is_array)
 
-    def rollout(key: Key[Array, ""]) -> Array:
-        net_key, reset_key, loop_key = jax.random.split(key, 3)
-        model = make_network(config, key=net_key)
+    def rollout(key: Key[Array, ""], params: PyTree) -> Array:
+        reset_key, loop_key = jax.random.split(key)
+        model = eqx.combine(params, static)
         obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
             jax.random.split(reset_key, config.num_envs), env_params
         )
@@ -601,6 +615,11 @@ def make_rollout(config: PPOConfig) -> Callable[[Key[Array, ""]], Array]:
     return rollout
 
 
+def stack_seeds(trees: list[PyTree]) -> PyTree:
+    """Stack per-seed pytrees of arrays along a new leading seed axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
 # ------------------------------------------------------------------------------- CLI
 
 
@@ -617,12 +636,13 @@ def main(argv: list[str] | None = None) -> None:
     timesteps = args.timesteps or default_budget.get(args.env, 2**17)
     config = PPOConfig(env_name=args.env, total_timesteps=timesteps)
     keys = jax.random.split(jax.random.key(args.seed), args.seeds)
+    params = stack_seeds([init_params(config, key=k) for k in keys])
 
     start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(make_train(config))).lower(keys).compile()
+    compiled = jax.jit(jax.vmap(make_train(config))).lower(keys, params).compile()
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    output = jax.block_until_ready(compiled(keys))
+    output = jax.block_until_ready(compiled(keys, params))
     run_s = time.perf_counter() - start
 
     env, env_params = gymnax.make(config.env_name)

@@ -20,36 +20,26 @@ Writes ``<out>/<timestamp>-<mode>.json`` and ``.md``; a full run also rewrites
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import datetime
+import json
+import math
 import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-# XLA:CPU's multi-threaded Eigen pool can deadlock when materialising vmapped
-# results (all workers parked, block_until_ready waits forever); observed here on
-# a 2-core machine with 4 vmapped seeds. Single-threaded Eigen avoids it at no
-# measurable cost for these small networks. Must be set before jax is imported.
-if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
-    ).strip()
-
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import gymnax  # noqa: E402
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import plain_ppo  # noqa: E402
-from implementations import (  # noqa: E402
+import gymnax
+import jax
+import numpy as np
+import plain_ppo
+from implementations import (
     REGISTRY,
     BenchConfig,
     Built,
@@ -154,6 +144,18 @@ def seed_keys(config: BenchConfig, seed: int) -> jax.Array:
     return jax.random.split(key, config.num_seeds) if config.num_seeds > 1 else key
 
 
+def initial_arrays(init: Callable, config: BenchConfig, keys: jax.Array) -> Any:
+    """Each seed's initial network, built eagerly one seed at a time and stacked.
+
+    One seed at a time on purpose: a vmapped initialisation would batch the
+    orthogonal initialiser's QR decompositions into one LAPACK call, the pattern
+    seen to deadlock XLA:CPU's thread pool on a 2-core machine.
+    """
+    if config.num_seeds == 1:
+        return init(keys)
+    return plain_ppo.stack_seeds([init(key) for key in keys])
+
+
 def batched(fn: Callable, config: BenchConfig) -> Callable:
     """``fn`` vmapped over the leading seed axis when there are several seeds."""
     return jax.vmap(fn) if config.num_seeds > 1 else fn
@@ -174,11 +176,11 @@ class Compiled:
         return self.lower_s + self.compile_s
 
 
-def compile_cold(fn: Callable, argument: Any) -> Compiled:
+def compile_cold(fn: Callable, *arguments: Any) -> Compiled:
     """Trace, lower and compile ``fn`` from cold in-process caches, timed."""
     jax.clear_caches()
     start = time.perf_counter()
-    lowered = jax.jit(fn).lower(argument)
+    lowered = jax.jit(fn).lower(*arguments)
     lowered_at = time.perf_counter()
     executable = lowered.compile()
     compiled_at = time.perf_counter()
@@ -215,10 +217,10 @@ def memory_analysis(executable: Any) -> dict[str, int]:
     return out
 
 
-def timed_run(executable: Any, argument: Any) -> tuple[float, Any]:
+def timed_run(executable: Any, *arguments: Any) -> tuple[float, Any]:
     """Run once to completion; wall seconds and the output."""
     start = time.perf_counter()
-    output = jax.block_until_ready(executable(argument))
+    output = jax.block_until_ready(executable(*arguments))
     return time.perf_counter() - start, output
 
 
@@ -254,16 +256,22 @@ def benchmark_config(
     )
 
     # Ceiling: the rollout alone, same env, sizes, number of steps and seeds.
-    rollout = batched(plain_ppo.make_rollout(config.ppo_config()), config)
-    ceiling = compile_cold(rollout, keys)
+    ppo_config = config.ppo_config()
+    rollout = batched(plain_ppo.make_rollout(ppo_config), config)
+    rollout_params = initial_arrays(
+        lambda key: plain_ppo.init_params(ppo_config, key=key), config, keys
+    )
+    ceiling = compile_cold(rollout, keys, rollout_params)
     log(f"  ceiling compiled in {ceiling.total_compile_s:.1f} s")
 
     builds: dict[str, Built] = {}
+    inits: dict[str, Any] = {}
     compiled: dict[str, Compiled] = {}
     for impl in implementations:
         builds[impl.name] = impl.build(config)
+        inits[impl.name] = initial_arrays(builds[impl.name].init, config, keys)
         compiled[impl.name] = compile_cold(
-            batched(builds[impl.name].train, config), keys
+            batched(builds[impl.name].train, config), keys, inits[impl.name]
         )
         log(
             f"  {impl.name}: compiled in {compiled[impl.name].total_compile_s:.1f} s "
@@ -274,10 +282,10 @@ def benchmark_config(
     times: dict[str, list[float]] = {name: [] for name in ["ceiling", *compiled]}
     outputs: dict[str, Any] = {}
     for repeat in range(repeats):
-        elapsed, _ = timed_run(ceiling.executable, keys)
+        elapsed, _ = timed_run(ceiling.executable, keys, rollout_params)
         times["ceiling"].append(elapsed)
         for name, program in compiled.items():
-            elapsed, output = timed_run(program.executable, keys)
+            elapsed, output = timed_run(program.executable, keys, inits[name])
             times[name].append(elapsed)
             outputs.setdefault(name, output)
         log(
