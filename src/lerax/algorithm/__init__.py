@@ -1,6 +1,7 @@
 """Algorithms: the on-policy core, PPO and A2C."""
 
 from ._a2c import A2C as A2C
+from ._actor_critic import AbstractActorCriticAlgorithm as AbstractActorCriticAlgorithm
 from ._base import (
     AbstractAlgorithm as AbstractAlgorithm,
     AbstractAlgorithmState as AbstractAlgorithmState,
@@ -17,6 +18,7 @@ from ._ppo import PPO as PPO, PPOStats as PPOStats
 
 __all__ = [
     "A2C",
+    "AbstractActorCriticAlgorithm",
     "AbstractAlgorithm",
     "AbstractAlgorithmState",
     "AbstractOnPolicyAlgorithm",

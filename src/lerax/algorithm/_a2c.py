@@ -9,17 +9,13 @@ import optax
 from jaxtyping import Array, Float, Key, Scalar
 
 from lerax.buffer import RolloutBuffer
-from lerax.callback import AbstractCallback
-from lerax.env import AbstractEnvLike
 
-from ._actor_critic import actor_critic_step, explained_variance, gae_post_collect
+from ._actor_critic import AbstractActorCriticAlgorithm, explained_variance
 from ._base import PolicyType
-from ._on_policy import AbstractOnPolicyAlgorithm, check_number
-from ._on_policy_state import OnPolicyState, OnPolicyStepState
-from ._ppo import _check_size, _leaf
+from ._on_policy import as_leaf, check_number, check_size
 
 
-class A2C(AbstractOnPolicyAlgorithm[PolicyType]):
+class A2C(AbstractActorCriticAlgorithm[PolicyType]):
     """Synchronous Advantage Actor-Critic (Mnih et al., 2016).
 
     Collects short rollouts and takes one RMSprop step on the whole batch with the
@@ -81,18 +77,18 @@ class A2C(AbstractOnPolicyAlgorithm[PolicyType]):
         self.num_envs = num_envs
         self.num_steps = num_steps
         self.normalize_advantages = bool(normalize_advantages)
-        self.gae_lambda = _leaf(gae_lambda)
-        self.gamma = _leaf(gamma)
-        self.entropy_loss_coefficient = _leaf(entropy_loss_coefficient)
-        self.value_loss_coefficient = _leaf(value_loss_coefficient)
-        self.max_grad_norm = _leaf(max_grad_norm)
+        self.gae_lambda = as_leaf(gae_lambda)
+        self.gamma = as_leaf(gamma)
+        self.entropy_loss_coefficient = as_leaf(entropy_loss_coefficient)
+        self.value_loss_coefficient = as_leaf(value_loss_coefficient)
+        self.max_grad_norm = as_leaf(max_grad_norm)
         self.learning_rate = (
-            learning_rate if callable(learning_rate) else _leaf(learning_rate)
+            learning_rate if callable(learning_rate) else as_leaf(learning_rate)
         )
 
     def __check_init__(self):
         for name in ("num_envs", "num_steps"):
-            _check_size("A2C", name, getattr(self, name))
+            check_size("A2C", name, getattr(self, name))
         check_number("A2C", "gamma", self.gamma, low=0.0, high=1.0, low_open=True)
         check_number("A2C", "gae_lambda", self.gae_lambda, low=0.0, high=1.0)
         check_number(
@@ -115,76 +111,6 @@ class A2C(AbstractOnPolicyAlgorithm[PolicyType]):
         return optax.chain(
             optax.clip_by_global_norm(self.max_grad_norm),
             optax.rmsprop(self.learning_rate, decay=0.99, eps=1e-5),
-        )
-
-    def per_step(self, step_state: OnPolicyStepState) -> OnPolicyStepState:
-        """A2C keeps no per-step bookkeeping.
-
-        Args:
-            step_state: The step state.
-
-        Returns:
-            `step_state`, unchanged.
-        """
-        return step_state
-
-    def per_iteration(self, state: OnPolicyState) -> OnPolicyState:
-        """A2C keeps no per-iteration bookkeeping.
-
-        Args:
-            state: The algorithm state.
-
-        Returns:
-            `state`, unchanged.
-        """
-        return state
-
-    def step(
-        self,
-        env: AbstractEnvLike,
-        policy: PolicyType,
-        state: OnPolicyStepState[PolicyType],
-        *,
-        key: Key[Array, ""],
-        callback: AbstractCallback,
-    ) -> tuple[OnPolicyStepState[PolicyType], RolloutBuffer]:
-        """Act with the policy in one environment, auto-resetting at episode ends.
-
-        Args:
-            env: The environment.
-            policy: The current policy.
-            state: The step state of this environment.
-            key: A JAX PRNG key.
-            callback: The callback for this step.
-
-        Returns:
-            The new step state and the buffer entry of this step.
-        """
-        return actor_critic_step(env, policy, state, key=key, callback=callback)
-
-    def post_collect(
-        self,
-        env: AbstractEnvLike,
-        policy: PolicyType,
-        step_state: OnPolicyStepState[PolicyType],
-        buffer: RolloutBuffer,
-        *,
-        key: Key[Array, ""],
-    ) -> RolloutBuffer:
-        """Compute GAE advantages and returns.
-
-        Args:
-            env: The environment.
-            policy: The policy that collected the buffer.
-            step_state: The step state after the rollout.
-            buffer: The collected buffer.
-            key: A JAX PRNG key.
-
-        Returns:
-            The buffer with advantages and returns.
-        """
-        return gae_post_collect(
-            policy, buffer, gamma=self.gamma, gae_lambda=self.gae_lambda
         )
 
     def train(

@@ -1,7 +1,8 @@
-"""The pieces actor-critic on-policy algorithms share: the step and GAE."""
+"""What actor-critic on-policy algorithms share: the step, GAE, and their base."""
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Key
@@ -10,7 +11,9 @@ from lerax.buffer import RolloutBuffer
 from lerax.callback import AbstractCallback, StepContext
 from lerax.env import AbstractEnvLike
 
-from ._on_policy_state import OnPolicyStepState
+from ._base import PolicyType
+from ._on_policy import AbstractOnPolicyAlgorithm
+from ._on_policy_state import OnPolicyState, OnPolicyStepState
 
 
 def _select(pred, on_true, on_false):
@@ -144,3 +147,90 @@ def explained_variance(
         1.0 - jnp.var(returns - values) / jnp.where(var_returns > 0, var_returns, 1.0),
         jnp.nan,
     )
+
+
+class AbstractActorCriticAlgorithm(AbstractOnPolicyAlgorithm[PolicyType]):
+    """An on-policy algorithm whose policy is an actor-critic and targets are GAE.
+
+    Supplies the collection half of `AbstractOnPolicyAlgorithm`: `step` acts with
+    `policy.action_and_value` and auto-resets finished environments (keeping the
+    pre-reset observation), `post_collect` fills advantages and returns by GAE,
+    and the per-step and per-iteration hooks keep no bookkeeping. A concrete
+    algorithm (`PPO`, `A2C`) adds its hyperparameters, `optimizer`, `batch_size`
+    and `train`.
+
+    Attributes:
+        gae_lambda: The GAE lambda, in [0, 1].
+    """
+
+    gae_lambda: eqx.AbstractVar[Float[Array, ""]]
+
+    def per_step(self, step_state: OnPolicyStepState) -> OnPolicyStepState:
+        """No per-step bookkeeping.
+
+        Args:
+            step_state: The step state.
+
+        Returns:
+            `step_state`, unchanged.
+        """
+        return step_state
+
+    def per_iteration(self, state: OnPolicyState) -> OnPolicyState:
+        """No per-iteration bookkeeping.
+
+        Args:
+            state: The algorithm state.
+
+        Returns:
+            `state`, unchanged.
+        """
+        return state
+
+    def step(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        state: OnPolicyStepState[PolicyType],
+        *,
+        key: Key[Array, ""],
+        callback: AbstractCallback,
+    ) -> tuple[OnPolicyStepState[PolicyType], RolloutBuffer]:
+        """Act with the policy in one environment, auto-resetting at episode ends.
+
+        Args:
+            env: The environment.
+            policy: The current policy.
+            state: The step state of this environment.
+            key: A JAX PRNG key.
+            callback: The callback for this step.
+
+        Returns:
+            The new step state and the buffer entry of this step.
+        """
+        return actor_critic_step(env, policy, state, key=key, callback=callback)
+
+    def post_collect(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        step_state: OnPolicyStepState[PolicyType],
+        buffer: RolloutBuffer,
+        *,
+        key: Key[Array, ""],
+    ) -> RolloutBuffer:
+        """Compute GAE advantages and returns.
+
+        Args:
+            env: The environment.
+            policy: The policy that collected the buffer.
+            step_state: The step state after the rollout.
+            buffer: The collected buffer.
+            key: A JAX PRNG key.
+
+        Returns:
+            The buffer with advantages and returns.
+        """
+        return gae_post_collect(
+            policy, buffer, gamma=self.gamma, gae_lambda=self.gae_lambda
+        )

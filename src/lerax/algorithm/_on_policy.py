@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Key, Scalar
+from jaxtyping import Array, Float, Key, Scalar
 
 from lerax.buffer import RolloutBuffer
 from lerax.callback import (
@@ -37,6 +37,35 @@ from ._on_policy_state import (
     OnPolicyStepState,
 )
 from ._scan import filter_scan
+
+
+def as_leaf(value: float) -> Float[Array, ""]:
+    """A float hyperparameter as a float32 array leaf (tracers pass through).
+
+    Args:
+        value: A Python float, an array, or a tracer.
+
+    Returns:
+        The value as a 0-d float32 array, so it can be vmapped over.
+    """
+    if isinstance(value, jax.core.Tracer):
+        return value
+    return jnp.asarray(value, dtype=jnp.float32)
+
+
+def check_size(owner: str, name: str, value) -> None:
+    """Raise a `ValueError` naming `name` unless `value` is a positive int.
+
+    Args:
+        owner: The class the value belongs to, for the message.
+        name: The argument's name.
+        value: The value.
+
+    Raises:
+        ValueError: If `value` is not a positive int (bools are rejected).
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}.")
 
 
 def check_number(

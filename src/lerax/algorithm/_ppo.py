@@ -11,13 +11,10 @@ import optax
 from jaxtyping import Array, ArrayLike, Float, Key, Scalar
 
 from lerax.buffer import RolloutBuffer
-from lerax.callback import AbstractCallback
-from lerax.env import AbstractEnvLike
 
-from ._actor_critic import actor_critic_step, explained_variance, gae_post_collect
+from ._actor_critic import AbstractActorCriticAlgorithm, explained_variance
 from ._base import PolicyType
-from ._on_policy import AbstractOnPolicyAlgorithm, check_number
-from ._on_policy_state import OnPolicyState, OnPolicyStepState
+from ._on_policy import as_leaf, check_number, check_size
 from ._scan import filter_scan
 
 
@@ -97,7 +94,7 @@ def _ppo_loss(
     return total_loss, stats
 
 
-class PPO(AbstractOnPolicyAlgorithm[PolicyType]):
+class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     """Proximal Policy Optimization (Schulman et al., 2017).
 
     Each iteration collects `num_envs * num_steps` transitions, computes GAE
@@ -193,19 +190,19 @@ class PPO(AbstractOnPolicyAlgorithm[PolicyType]):
         self.num_batches = num_batches
         self.clip_value_loss = bool(clip_value_loss)
         self.normalize_advantages = bool(normalize_advantages)
-        self.gae_lambda = _leaf(gae_lambda)
-        self.gamma = _leaf(gamma)
-        self.clip_coefficient = _leaf(clip_coefficient)
-        self.entropy_loss_coefficient = _leaf(entropy_loss_coefficient)
-        self.value_loss_coefficient = _leaf(value_loss_coefficient)
-        self.max_grad_norm = _leaf(max_grad_norm)
+        self.gae_lambda = as_leaf(gae_lambda)
+        self.gamma = as_leaf(gamma)
+        self.clip_coefficient = as_leaf(clip_coefficient)
+        self.entropy_loss_coefficient = as_leaf(entropy_loss_coefficient)
+        self.value_loss_coefficient = as_leaf(value_loss_coefficient)
+        self.max_grad_norm = as_leaf(max_grad_norm)
         self.learning_rate = (
-            learning_rate if callable(learning_rate) else _leaf(learning_rate)
+            learning_rate if callable(learning_rate) else as_leaf(learning_rate)
         )
 
     def __check_init__(self):
         for name in ("num_envs", "num_steps", "num_epochs", "num_batches"):
-            _check_size("PPO", name, getattr(self, name))
+            check_size("PPO", name, getattr(self, name))
         total = self.num_envs * self.num_steps
         if total % self.num_batches:
             raise ValueError(
@@ -240,76 +237,6 @@ class PPO(AbstractOnPolicyAlgorithm[PolicyType]):
         return optax.chain(
             optax.clip_by_global_norm(self.max_grad_norm),
             optax.adam(self.learning_rate),
-        )
-
-    def per_step(self, step_state: OnPolicyStepState) -> OnPolicyStepState:
-        """PPO keeps no per-step bookkeeping.
-
-        Args:
-            step_state: The step state.
-
-        Returns:
-            `step_state`, unchanged.
-        """
-        return step_state
-
-    def per_iteration(self, state: OnPolicyState) -> OnPolicyState:
-        """PPO keeps no per-iteration bookkeeping.
-
-        Args:
-            state: The algorithm state.
-
-        Returns:
-            `state`, unchanged.
-        """
-        return state
-
-    def step(
-        self,
-        env: AbstractEnvLike,
-        policy: PolicyType,
-        state: OnPolicyStepState[PolicyType],
-        *,
-        key: Key[Array, ""],
-        callback: AbstractCallback,
-    ) -> tuple[OnPolicyStepState[PolicyType], RolloutBuffer]:
-        """Act with the policy in one environment, auto-resetting at episode ends.
-
-        Args:
-            env: The environment.
-            policy: The current policy.
-            state: The step state of this environment.
-            key: A JAX PRNG key.
-            callback: The callback for this step.
-
-        Returns:
-            The new step state and the buffer entry of this step.
-        """
-        return actor_critic_step(env, policy, state, key=key, callback=callback)
-
-    def post_collect(
-        self,
-        env: AbstractEnvLike,
-        policy: PolicyType,
-        step_state: OnPolicyStepState[PolicyType],
-        buffer: RolloutBuffer,
-        *,
-        key: Key[Array, ""],
-    ) -> RolloutBuffer:
-        """Compute GAE advantages and returns.
-
-        Args:
-            env: The environment.
-            policy: The policy that collected the buffer.
-            step_state: The step state after the rollout.
-            buffer: The collected buffer.
-            key: A JAX PRNG key.
-
-        Returns:
-            The buffer with advantages and returns.
-        """
-        return gae_post_collect(
-            policy, buffer, gamma=self.gamma, gae_lambda=self.gae_lambda
         )
 
     def train_batch(
@@ -409,14 +336,3 @@ class PPO(AbstractOnPolicyAlgorithm[PolicyType]):
         log = {name: jnp.mean(value) for name, value in vars(stats).items()}
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
         return policy, opt_state, log
-
-
-def _leaf(value: float) -> Float[Array, ""]:
-    if isinstance(value, jax.core.Tracer):
-        return value
-    return jnp.asarray(value, dtype=jnp.float32)
-
-
-def _check_size(owner: str, name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}.")
