@@ -8,7 +8,9 @@ import pytest
 
 from helpers import ChainEnv, PointEnv
 from lerax.env import (
+    AbstractActionWrapper,
     AbstractEnvLike,
+    AbstractRewardWrapper,
     AbstractWrapper,
     ClipAction,
     FlattenObservation,
@@ -288,6 +290,36 @@ def test_transform_reward_applies_fn():
     _, (_, reward, _, _) = rollout(env, jnp.full((4, 1), 0.5))
     positions = np.array([0.5, 1.0, 1.5, 2.0])
     np.testing.assert_allclose(reward, 10.0 * -np.abs(1.0 - positions) + 1.0)
+
+
+class _SignReward(AbstractRewardWrapper):
+    """A user-written reward wrapper: only `env` and `convert_reward`."""
+
+    env: AbstractEnvLike
+
+    def convert_reward(self, reward):
+        return jnp.sign(reward)
+
+
+class _NegateAction(AbstractActionWrapper):
+    """A user-written action wrapper: `env`, `action_space`, `convert_action`."""
+
+    env: AbstractEnvLike
+    action_space: Box
+
+    def convert_action(self, action):
+        return -action
+
+
+def test_user_wrappers_need_only_their_conversion():
+    # PointEnv(goal=-1): x moves by the action; reward -|goal - x|.
+    env = _SignReward(_NegateAction(PointEnv(goal=-1.0), Box(-1.0, 1.0, shape=(1,))))
+    obs0, (obs, reward, _, _) = rollout(env, jnp.full((4, 1), 0.5))
+    positions = -0.5 * np.arange(1, 5)  # the inner env sees -0.5 each step
+    np.testing.assert_allclose(obs[:, 0], positions)
+    np.testing.assert_allclose(reward, np.sign(-np.abs(-1.0 - positions)))
+    assert env.name == env.env.env.name
+    assert env.observation_space == env.env.env.observation_space
 
 
 @pytest.mark.parametrize(

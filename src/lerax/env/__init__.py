@@ -13,13 +13,21 @@ from ._observation_wrappers import (
 )
 from ._reward_wrappers import TransformReward as TransformReward
 from ._time_limit import TimeLimit as TimeLimit, TimeLimitState as TimeLimitState
-from ._wrapper import AbstractWrapper as AbstractWrapper
+from ._wrapper import (
+    AbstractActionWrapper as AbstractActionWrapper,
+    AbstractObservationWrapper as AbstractObservationWrapper,
+    AbstractRewardWrapper as AbstractRewardWrapper,
+    AbstractWrapper as AbstractWrapper,
+)
 
 __all__ = [
+    "AbstractActionWrapper",
     "AbstractEnv",
     "AbstractEnvLike",
     "AbstractEnvLikeState",
     "AbstractEnvState",
+    "AbstractObservationWrapper",
+    "AbstractRewardWrapper",
     "AbstractWrapper",
     "ClipAction",
     "FlattenObservation",

@@ -6,12 +6,12 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Float, Key
+from jaxtyping import Array, ArrayLike, Float
 
-from lerax.space import AbstractSpace, Box
+from lerax.space import Box
 
 from ._base import AbstractEnvLike
-from ._wrapper import AbstractWrapper, _check_env
+from ._wrapper import AbstractActionWrapper, _check_env
 
 
 def _require_box(owner: str, env: AbstractEnvLike) -> Box:
@@ -24,7 +24,7 @@ def _require_box(owner: str, env: AbstractEnvLike) -> Box:
     return space
 
 
-class ClipAction(AbstractWrapper[Any, Float[Array, "..."], Any, None]):
+class ClipAction(AbstractActionWrapper[Any, Float[Array, "..."], Any, None]):
     """Clip continuous actions to the inner environment's bounds.
 
     The agent may act anywhere in R^n: the wrapper's `action_space` is an
@@ -54,50 +54,20 @@ class ClipAction(AbstractWrapper[Any, Float[Array, "..."], Any, None]):
         self.env = env
         self.action_space = Box(-np.inf, np.inf, shape=inner.shape, dtype=inner.dtype)
 
-    def _clip(self, action: Float[Array, "..."]) -> Float[Array, "..."]:
+    def convert_action(self, action: Float[Array, "..."]) -> Float[Array, "..."]:
+        """Clip `action` to the inner `Box`.
+
+        Args:
+            action: An action of any real value.
+
+        Returns:
+            The action clipped to the inner bounds, in the inner dtype.
+        """
         inner = self.env.action_space
         return jnp.clip(jnp.asarray(action, dtype=inner.dtype), inner.low, inner.high)
 
-    @property
-    def name(self) -> str:
-        return self.env.name
 
-    @property
-    def observation_space(self) -> AbstractSpace:
-        return self.env.observation_space
-
-    def initial(self, *, key: Key[Array, ""]) -> Any:
-        return self.env.initial(key=key)
-
-    def transition(
-        self, state: Any, action: Float[Array, "..."], *, key: Key[Array, ""]
-    ) -> Any:
-        return self.env.transition(state, self._clip(action), key=key)
-
-    def observation(self, state: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.observation(state, key=key)
-
-    def reward(
-        self,
-        state: Any,
-        action: Float[Array, "..."],
-        next_state: Any,
-        *,
-        key: Key[Array, ""],
-    ) -> Float[Array, ""]:
-        return self.env.reward(state, self._clip(action), next_state, key=key)
-
-    def terminal(self, state: Any, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return self.env.terminal(state, key=key)
-
-    def truncate(self, state: Any) -> Bool[Array, ""]:
-        return self.env.truncate(state)
-
-    def action_mask(self, state: Any, *, key: Key[Array, ""]) -> None:
-        return self.env.action_mask(state, key=key)
-
-
-class RescaleAction(AbstractWrapper[Any, Float[Array, "..."], Any, None]):
+class RescaleAction(AbstractActionWrapper[Any, Float[Array, "..."], Any, None]):
     """Let the agent act in `[low, high]`, mapped affinely onto the inner `Box`.
 
     An action `a` becomes
@@ -160,47 +130,17 @@ class RescaleAction(AbstractWrapper[Any, Float[Array, "..."], Any, None]):
         self.env = env
         self.action_space = Box(low_np, high_np, shape=inner.shape, dtype=inner.dtype)
 
-    def _rescale(self, action: Float[Array, "..."]) -> Float[Array, "..."]:
+    def convert_action(self, action: Float[Array, "..."]) -> Float[Array, "..."]:
+        """Map `action` affinely from `[low, high]` onto the inner `Box`.
+
+        Args:
+            action: An action of `self.action_space`.
+
+        Returns:
+            The rescaled action, in the inner dtype.
+        """
         inner = self.env.action_space
         outer = self.action_space
         action = jnp.asarray(action, dtype=inner.dtype)
         fraction = (action - outer.low) / (outer.high - outer.low)
         return inner.low + fraction * (inner.high - inner.low)
-
-    @property
-    def name(self) -> str:
-        return self.env.name
-
-    @property
-    def observation_space(self) -> AbstractSpace:
-        return self.env.observation_space
-
-    def initial(self, *, key: Key[Array, ""]) -> Any:
-        return self.env.initial(key=key)
-
-    def transition(
-        self, state: Any, action: Float[Array, "..."], *, key: Key[Array, ""]
-    ) -> Any:
-        return self.env.transition(state, self._rescale(action), key=key)
-
-    def observation(self, state: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.observation(state, key=key)
-
-    def reward(
-        self,
-        state: Any,
-        action: Float[Array, "..."],
-        next_state: Any,
-        *,
-        key: Key[Array, ""],
-    ) -> Float[Array, ""]:
-        return self.env.reward(state, self._rescale(action), next_state, key=key)
-
-    def terminal(self, state: Any, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return self.env.terminal(state, key=key)
-
-    def truncate(self, state: Any) -> Bool[Array, ""]:
-        return self.env.truncate(state)
-
-    def action_mask(self, state: Any, *, key: Key[Array, ""]) -> None:
-        return self.env.action_mask(state, key=key)

@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Key
+from jaxtyping import Array, Float
 
 from lerax.space import (
     AbstractSpace,
@@ -21,7 +21,7 @@ from lerax.space import (
 )
 
 from ._base import AbstractEnvLike
-from ._wrapper import AbstractWrapper, _check_env, _example
+from ._wrapper import AbstractObservationWrapper, _check_env, _example
 
 
 def _flat_bounds(space: AbstractSpace) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +39,7 @@ def _flat_bounds(space: AbstractSpace) -> tuple[np.ndarray, np.ndarray]:
     return np.full(space.flat_size, -np.inf), np.full(space.flat_size, np.inf)
 
 
-class FlattenObservation(AbstractWrapper[Any, Any, Float[Array, " n"], Any]):
+class FlattenObservation(AbstractObservationWrapper[Any, Any, Float[Array, " n"], Any]):
     """Flatten observations into 1-D float vectors with the space's `flatten`.
 
     Discrete kinds become one-hot codes and `Dict` entries are concatenated in
@@ -68,40 +68,19 @@ class FlattenObservation(AbstractWrapper[Any, Any, Float[Array, " n"], Any]):
         self.env = env
         self.observation_space = Box(low, high, dtype=jnp.float32)
 
-    @property
-    def name(self) -> str:
-        return self.env.name
+    def convert_observation(self, observation: Any) -> Float[Array, " n"]:
+        """Flatten an inner observation with the inner space's `flatten`.
 
-    @property
-    def action_space(self) -> AbstractSpace:
-        return self.env.action_space
+        Args:
+            observation: An observation of the inner environment.
 
-    def initial(self, *, key: Key[Array, ""]) -> Any:
-        return self.env.initial(key=key)
-
-    def transition(self, state: Any, action: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.transition(state, action, key=key)
-
-    def observation(self, state: Any, *, key: Key[Array, ""]) -> Float[Array, " n"]:
-        obs = self.env.observation(state, key=key)
-        return self.env.observation_space.flatten(obs)
-
-    def reward(
-        self, state: Any, action: Any, next_state: Any, *, key: Key[Array, ""]
-    ) -> Float[Array, ""]:
-        return self.env.reward(state, action, next_state, key=key)
-
-    def terminal(self, state: Any, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return self.env.terminal(state, key=key)
-
-    def truncate(self, state: Any) -> Bool[Array, ""]:
-        return self.env.truncate(state)
-
-    def action_mask(self, state: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.action_mask(state, key=key)
+        Returns:
+            Its flat float vector.
+        """
+        return self.env.observation_space.flatten(observation)
 
 
-class TransformObservation(AbstractWrapper[Any, Any, Any, Any]):
+class TransformObservation(AbstractObservationWrapper[Any, Any, Any, Any]):
     """Apply a pure function to every observation.
 
     `fn` is stored as a field: a plain function is static configuration under
@@ -171,33 +150,13 @@ class TransformObservation(AbstractWrapper[Any, Any, Any, Any]):
         self.fn = fn
         self.observation_space = observation_space
 
-    @property
-    def name(self) -> str:
-        return self.env.name
+    def convert_observation(self, observation: Any) -> Any:
+        """Apply `fn` to an inner observation.
 
-    @property
-    def action_space(self) -> AbstractSpace:
-        return self.env.action_space
+        Args:
+            observation: An observation of the inner environment.
 
-    def initial(self, *, key: Key[Array, ""]) -> Any:
-        return self.env.initial(key=key)
-
-    def transition(self, state: Any, action: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.transition(state, action, key=key)
-
-    def observation(self, state: Any, *, key: Key[Array, ""]) -> Any:
-        return self.fn(self.env.observation(state, key=key))
-
-    def reward(
-        self, state: Any, action: Any, next_state: Any, *, key: Key[Array, ""]
-    ) -> Float[Array, ""]:
-        return self.env.reward(state, action, next_state, key=key)
-
-    def terminal(self, state: Any, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return self.env.terminal(state, key=key)
-
-    def truncate(self, state: Any) -> Bool[Array, ""]:
-        return self.env.truncate(state)
-
-    def action_mask(self, state: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.action_mask(state, key=key)
+        Returns:
+            `fn(observation)`.
+        """
+        return self.fn(observation)

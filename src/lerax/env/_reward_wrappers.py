@@ -7,15 +7,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Key
-
-from lerax.space import AbstractSpace
+from jaxtyping import Array, Float
 
 from ._base import AbstractEnvLike
-from ._wrapper import AbstractWrapper, _check_env
+from ._wrapper import AbstractRewardWrapper, _check_env
 
 
-class TransformReward(AbstractWrapper[Any, Any, Any, Any]):
+class TransformReward(AbstractRewardWrapper[Any, Any, Any, Any]):
     """Apply a pure scalar function to every reward (scaling, clipping, ...).
 
     Attributes:
@@ -55,37 +53,13 @@ class TransformReward(AbstractWrapper[Any, Any, Any, Any]):
         self.env = env
         self.fn = fn
 
-    @property
-    def name(self) -> str:
-        return self.env.name
+    def convert_reward(self, reward: Float[Array, ""]) -> Float[Array, ""]:
+        """Apply `fn` to an inner reward.
 
-    @property
-    def action_space(self) -> AbstractSpace:
-        return self.env.action_space
+        Args:
+            reward: The inner scalar reward.
 
-    @property
-    def observation_space(self) -> AbstractSpace:
-        return self.env.observation_space
-
-    def initial(self, *, key: Key[Array, ""]) -> Any:
-        return self.env.initial(key=key)
-
-    def transition(self, state: Any, action: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.transition(state, action, key=key)
-
-    def observation(self, state: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.observation(state, key=key)
-
-    def reward(
-        self, state: Any, action: Any, next_state: Any, *, key: Key[Array, ""]
-    ) -> Float[Array, ""]:
-        return self.fn(self.env.reward(state, action, next_state, key=key))
-
-    def terminal(self, state: Any, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return self.env.terminal(state, key=key)
-
-    def truncate(self, state: Any) -> Bool[Array, ""]:
-        return self.env.truncate(state)
-
-    def action_mask(self, state: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.action_mask(state, key=key)
+        Returns:
+            `fn(reward)`.
+        """
+        return self.fn(reward)
