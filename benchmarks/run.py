@@ -30,6 +30,7 @@ import platform
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -401,6 +402,22 @@ def machine_description() -> dict[str, Any]:
     }
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder.
+
+    An interrupted run leaves the previous report intact, never half of one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _fmt(value: Any, spec: str = "") -> str:
     if value is None:
         return "-"
@@ -641,12 +658,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{mode}"
     json_path = stem.with_suffix(".json")
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
     markdown = render_markdown(report)
-    stem.with_suffix(".md").write_text(markdown)
+    atomic_write_text(stem.with_suffix(".md"), markdown)
     docs_path = args.docs or (DEFAULT_DOCS if mode == "full" else None)
     if docs_path is not None and not args.no_docs:
-        docs_path.write_text(markdown)
+        atomic_write_text(docs_path, markdown)
         log(f"wrote {docs_path}")
     log(f"wrote {json_path} ({report['meta']['wall_s']} s)")
     print(markdown)
