@@ -28,6 +28,9 @@ class PPOStats(eqx.Module):
         policy_loss: The clipped surrogate loss.
         value_loss: The (optionally clipped) squared value error.
         entropy_loss: Minus the mean entropy.
+        explained_variance: Explained variance of the returns by the critic
+            being trained, on this minibatch before its update (NaN when the
+            minibatch's returns are constant).
     """
 
     approx_kl: Float[Array, ""]
@@ -36,6 +39,7 @@ class PPOStats(eqx.Module):
     policy_loss: Float[Array, ""]
     value_loss: Float[Array, ""]
     entropy_loss: Float[Array, ""]
+    explained_variance: Float[Array, ""]
 
 
 def _ppo_loss(
@@ -90,6 +94,9 @@ def _ppo_loss(
         policy_loss=policy_loss,
         value_loss=value_loss,
         entropy_loss=entropy_loss,
+        explained_variance=explained_variance(
+            jax.lax.stop_gradient(values), buffer.returns
+        ),
     )
     return total_loss, stats
 
@@ -318,8 +325,9 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
 
         Returns:
             The updated policy and optimizer state, and a log of the mean
-            `PPOStats` over all minibatches plus `explained_variance` of the
-            rollout's values.
+            `PPOStats` over all minibatches, except that `explained_variance`
+            is the usual rollout-level figure: that of the behaviour policy's
+            values (those stored in the buffer) for the returns.
         """
         flat = buffer.without_next().flatten()
 
