@@ -16,6 +16,7 @@ from lerax.callback import (
     AbstractCallbackState,
     AbstractCallbackStepState,
     EpisodeStatisticsCallback,
+    LogHistoryCallback,
     ProgressCallback,
 )
 from lerax.env import TransformReward
@@ -131,3 +132,98 @@ def test_empty_callback_adds_no_state(env, policy, algo):
     assert (
         jax.tree.leaves(eqx.filter(state.step_state.callback_state, eqx.is_array)) == []
     )
+
+
+HOST_LOG: list[tuple[int, dict[str, float]]] = []
+
+
+class HostLogRecorder(AbstractCallback):
+    """A reference path for the log: copies it to a host list by host callback."""
+
+    def reset(self, ctx, *, key):
+        return StepCountState(totals=jnp.zeros(1, jnp.int32))
+
+    def step_reset(self, *, key):
+        return StepCountStepState(steps=jnp.zeros((), jnp.int32))
+
+    def on_step(self, ctx, *, key):
+        return ctx.state
+
+    def on_iteration(self, ctx, *, key):
+        jax.debug.callback(
+            lambda i, log: HOST_LOG.append(
+                (int(i), {k: float(v) for k, v in log.items()})
+            ),
+            ctx.iteration,
+            ctx.log,
+        )
+        return ctx.state
+
+
+LOG_KEYS = ("policy_loss", "value_loss", "total_loss", "approx_kl")
+
+
+def test_log_history_records_every_iteration_of_the_log(env, policy, algo):
+    HOST_LOG.clear()
+    state = algo.learn_state(
+        env,
+        policy,
+        ITERATIONS * NUM_ENVS * NUM_STEPS,
+        key=jax.random.key(0),
+        callback=[LogHistoryCallback(LOG_KEYS), HostLogRecorder()],
+    )
+    history = state.callback_state.states[0].history
+    assert sorted(history) == sorted(LOG_KEYS)
+    assert sorted(i for i, _ in HOST_LOG) == list(range(ITERATIONS))
+    by_iteration = dict(HOST_LOG)
+    for k in LOG_KEYS:
+        assert history[k].shape == (ITERATIONS,)
+        np.testing.assert_array_equal(
+            np.asarray(history[k]),
+            np.array([by_iteration[i][k] for i in range(ITERATIONS)], np.float32),
+        )
+    # The log is a mean over minibatches, and the loss is linear in its parts:
+    # total = policy + value_loss_coefficient * value (entropy coefficient 0).
+    np.testing.assert_allclose(
+        history["total_loss"],
+        history["policy_loss"] + 0.5 * history["value_loss"],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert np.all(np.asarray(history["approx_kl"]) >= 0)
+
+
+def test_log_history_under_vmap_over_seeds(env, policy, algo):
+    def run(key):
+        return algo.learn_state(
+            env,
+            policy,
+            ITERATIONS * NUM_ENVS * NUM_STEPS,
+            key=key,
+            callback=LogHistoryCallback("value_loss"),
+        ).callback_state.history["value_loss"]
+
+    keys = jax.random.split(jax.random.key(3), 2)
+    batched = jax.vmap(run)(keys)
+    assert batched.shape == (2, ITERATIONS)
+    np.testing.assert_allclose(batched[1], run(keys[1]), rtol=1e-5)
+    assert not np.allclose(batched[0], batched[1])
+
+
+def test_log_history_and_progress_reject_unknown_entries(env, policy, algo):
+    for callback in (
+        LogHistoryCallback(("approx_kl", "nope")),
+        ProgressCallback(keys=("nope",)),
+    ):
+        with pytest.raises(KeyError, match="no entry \\['nope'\\].*approx_kl"):
+            algo.learn_state(
+                env,
+                policy,
+                NUM_ENVS * NUM_STEPS,
+                key=jax.random.key(0),
+                callback=callback,
+            )
+    with pytest.raises(ValueError, match="at least one"):
+        LogHistoryCallback(())
+    with pytest.raises(ValueError, match="duplicate"):
+        LogHistoryCallback(("approx_kl", "approx_kl"))

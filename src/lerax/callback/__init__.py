@@ -21,6 +21,10 @@ from ._list import (
     ListCallbackState as ListCallbackState,
     ListCallbackStepState as ListCallbackStepState,
 )
+from ._log_history import (
+    LogHistoryCallback as LogHistoryCallback,
+    LogHistoryState as LogHistoryState,
+)
 from ._progress import (
     ProgressCallback as ProgressCallback,
     ProgressCallbackState as ProgressCallbackState,
@@ -40,6 +44,8 @@ __all__ = [
     "ListCallback",
     "ListCallbackState",
     "ListCallbackStepState",
+    "LogHistoryCallback",
+    "LogHistoryState",
     "ProgressCallback",
     "ProgressCallbackState",
     "ResetContext",

@@ -147,6 +147,10 @@ class ProgressCallback(AbstractCallback):
 
         Returns:
             The updated totals.
+
+        Raises:
+            KeyError: If `keys` names an entry the training log lacks (raised
+                while tracing, before anything runs).
         """
         state = ctx.state
         assert isinstance(state, ProgressCallbackState)
@@ -154,6 +158,13 @@ class ProgressCallback(AbstractCallback):
         mean_return = _safe_mean(
             return_sum - state.seen_return_sum, count - state.seen_count
         )
+        if self.keys is not None:
+            missing = [k for k in self.keys if k not in ctx.log]
+            if missing:
+                raise KeyError(
+                    f"ProgressCallback: the training log has no entry {missing}; "
+                    f"it has {sorted(ctx.log)}."
+                )
         log = ctx.log if self.keys is None else {k: ctx.log[k] for k in self.keys}
         jax.debug.callback(
             lambda i, t, r, lg: self._print(i, ctx.num_iterations, t, r, lg),
