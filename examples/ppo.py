@@ -1,4 +1,4 @@
-"""Train PPO on CartPole-v1 and print progress, then save and reload the policy.
+"""Train PPO on CartPole-v1 and print progress, then save, reload and evaluate it.
 
 python examples/ppo.py [--timesteps 131072] [--seed 0] [--env CartPole-v1]
 """
@@ -16,6 +16,7 @@ import numpy as np
 from lerax.algorithm import PPO
 from lerax.callback import EpisodeStatisticsCallback, ProgressCallback
 from lerax.compatibility.gymnax import GymnaxToLeraxEnv
+from lerax.evaluation import evaluate_policy
 from lerax.policy import MLPActorCriticPolicy
 
 
@@ -51,9 +52,11 @@ def main() -> None:
         path = Path(folder) / "ppo_cartpole"
         policy.serialize(path)
         loaded = MLPActorCriticPolicy.deserialize(path, env=env, key=jax.random.key(0))
-        observation = env.reset(key=jax.random.key(1))[1]
-        _, action = loaded(loaded.reset(key=jax.random.key(2)), observation)
-        print(f"saved and reloaded {path}.eqx; greedy action at reset: {int(action)}")
+        result = evaluate_policy(env, loaded, key=jax.random.key(1), num_episodes=16)
+        print(
+            f"saved and reloaded {path}.eqx; greedy return over 16 episodes: "
+            f"{float(result.returns.mean()):.1f} (min {float(result.returns.min()):.0f})"
+        )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Key, Scalar
 
+from lerax._checks import check_env_and_policy
 from lerax.buffer import RolloutBuffer
 from lerax.callback import (
     AbstractCallback,
@@ -419,19 +420,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             ValueError: If the policy's action or observation space differs from
                 the environment's.
         """
-        if not isinstance(env, AbstractEnvLike):
-            raise TypeError(
-                f"env must be a lerax AbstractEnvLike, got {type(env).__name__}; "
-                "wrap gymnax envs with lerax.compatibility.gymnax.GymnaxToLeraxEnv."
-            )
-        for which in ("observation_space", "action_space"):
-            env_space = getattr(env, which)
-            policy_space = getattr(policy, which, None)
-            if policy_space != env_space:
-                raise ValueError(
-                    f"policy.{which} is {policy_space!r} but env.{which} is "
-                    f"{env_space!r}: build the policy from this env."
-                )
+        check_env_and_policy(env, policy)
 
     def resume(
         self,
