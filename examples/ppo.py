@@ -52,10 +52,10 @@ def main() -> None:
         path = Path(folder) / "ppo_cartpole"
         policy.serialize(path)
         loaded = MLPActorCriticPolicy.deserialize(path, env=env, key=jax.random.key(0))
-        result = evaluate_policy(env, loaded, key=jax.random.key(1), num_episodes=16)
+        returns = evaluate_policy(env, loaded, key=jax.random.key(1)).returns
         print(
-            f"saved and reloaded {path}.eqx; greedy return over 16 episodes: "
-            f"{float(result.returns.mean()):.1f} (min {float(result.returns.min()):.0f})"
+            f"saved and reloaded {path}.eqx; greedy return over {returns.size} "
+            f"episodes: {float(returns.mean()):.1f} (min {float(returns.min()):.0f})"
         )
 
 

@@ -156,3 +156,55 @@ class AbstractCallback(eqx.Module):
         Returns:
             The new callback state.
         """
+
+
+class AbstractIterationCallback(AbstractCallback):
+    """A callback that acts once per iteration and keeps no per-environment state.
+
+    Supplies `step_reset` and `on_step` (both the empty step state, which has no
+    leaves, so the rollout carries nothing for it); subclasses implement `reset`
+    and `on_iteration`.
+    """
+
+    def step_reset(self, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
+        """No per-environment state.
+
+        Args:
+            key: Ignored.
+
+        Returns:
+            `EmptyCallbackStepState()`.
+        """
+        return EmptyCallbackStepState()
+
+    def on_step(
+        self, ctx: StepContext, *, key: Key[Array, ""]
+    ) -> EmptyCallbackStepState:
+        """Nothing to do per step.
+
+        Args:
+            ctx: Ignored.
+            key: Ignored.
+
+        Returns:
+            `EmptyCallbackStepState()`.
+        """
+        return EmptyCallbackStepState()
+
+
+def check_log_keys(owner: str, keys: tuple[str, ...], log: dict[str, Any]) -> None:
+    """Raise, at trace time, if `log` lacks any of `keys`.
+
+    Args:
+        owner: The callback's name, for the message.
+        keys: The entries the callback needs.
+        log: The algorithm's training log.
+
+    Raises:
+        KeyError: Naming the missing entries and the available ones.
+    """
+    missing = [k for k in keys if k not in log]
+    if missing:
+        raise KeyError(
+            f"{owner}: the training log has no entry {missing}; it has {sorted(log)}."
+        )

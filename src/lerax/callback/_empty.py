@@ -5,16 +5,14 @@ from __future__ import annotations
 from jaxtyping import Array, Key
 
 from ._base import (
-    AbstractCallback,
+    AbstractIterationCallback,
     EmptyCallbackState,
-    EmptyCallbackStepState,
     IterationContext,
     ResetContext,
-    StepContext,
 )
 
 
-class EmptyCallback(AbstractCallback):
+class EmptyCallback(AbstractIterationCallback):
     """A callback with no state and no effect; used when `callback=None`."""
 
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackState:
@@ -28,30 +26,6 @@ class EmptyCallback(AbstractCallback):
             `EmptyCallbackState()`.
         """
         return EmptyCallbackState()
-
-    def step_reset(self, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        """Return the empty step state.
-
-        Args:
-            key: Ignored.
-
-        Returns:
-            `EmptyCallbackStepState()`.
-        """
-        return EmptyCallbackStepState()
-
-    def on_step(
-        self, ctx: StepContext, *, key: Key[Array, ""]
-    ) -> EmptyCallbackStepState:
-        """Return the empty step state.
-
-        Args:
-            key: Ignored.
-
-        Returns:
-            `EmptyCallbackStepState()`.
-        """
-        return EmptyCallbackStepState()
 
     def on_iteration(
         self, ctx: IterationContext, *, key: Key[Array, ""]

@@ -7,12 +7,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Key
 
 from ._base import (
-    AbstractCallback,
     AbstractCallbackState,
-    EmptyCallbackStepState,
+    AbstractIterationCallback,
     IterationContext,
     ResetContext,
-    StepContext,
+    check_log_keys,
 )
 
 
@@ -33,7 +32,7 @@ def _as_keys(keys) -> tuple[str, ...]:
     return tuple(keys)
 
 
-class LogHistoryCallback(AbstractCallback):
+class LogHistoryCallback(AbstractIterationCallback):
     """Record chosen entries of the algorithm's training log at every iteration.
 
     The algorithm's `train` reports scalars each iteration (for `PPO`: the mean
@@ -75,31 +74,6 @@ class LogHistoryCallback(AbstractCallback):
             }
         )
 
-    def step_reset(self, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        """No per-environment state.
-
-        Args:
-            key: Ignored.
-
-        Returns:
-            `EmptyCallbackStepState()`.
-        """
-        return EmptyCallbackStepState()
-
-    def on_step(
-        self, ctx: StepContext, *, key: Key[Array, ""]
-    ) -> EmptyCallbackStepState:
-        """Nothing to record per step.
-
-        Args:
-            ctx: Ignored.
-            key: Ignored.
-
-        Returns:
-            `EmptyCallbackStepState()`.
-        """
-        return EmptyCallbackStepState()
-
     def on_iteration(
         self, ctx: IterationContext, *, key: Key[Array, ""]
     ) -> LogHistoryState:
@@ -119,12 +93,7 @@ class LogHistoryCallback(AbstractCallback):
         """
         state = ctx.state
         assert isinstance(state, LogHistoryState)
-        missing = [k for k in self.keys if k not in ctx.log]
-        if missing:
-            raise KeyError(
-                f"LogHistoryCallback: the training log has no entry {missing}; "
-                f"it has {sorted(ctx.log)}."
-            )
+        check_log_keys("LogHistoryCallback", self.keys, ctx.log)
         for k in self.keys:
             if jnp.shape(ctx.log[k]) != ():
                 raise ValueError(

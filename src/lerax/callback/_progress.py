@@ -17,6 +17,7 @@ from ._base import (
     IterationContext,
     ResetContext,
     StepContext,
+    check_log_keys,
 )
 from ._episode_statistics import (
     EpisodeStatisticsStepState,
@@ -159,12 +160,7 @@ class ProgressCallback(AbstractCallback):
             return_sum - state.seen_return_sum, count - state.seen_count
         )
         if self.keys is not None:
-            missing = [k for k in self.keys if k not in ctx.log]
-            if missing:
-                raise KeyError(
-                    f"ProgressCallback: the training log has no entry {missing}; "
-                    f"it has {sorted(ctx.log)}."
-                )
+            check_log_keys("ProgressCallback", self.keys, ctx.log)
         log = ctx.log if self.keys is None else {k: ctx.log[k] for k in self.keys}
         jax.debug.callback(
             lambda i, t, r, lg: self._print(i, ctx.num_iterations, t, r, lg),
