@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from lerax.env import AbstractEnvLike
@@ -32,3 +33,22 @@ def check_env_and_policy(env: Any, policy: Any) -> None:
                 f"policy.{which} is {policy_space!r} but env.{which} is "
                 f"{env_space!r}: build the policy from this env."
             )
+
+
+def check_size(owner: str, name: str, value: Any) -> None:
+    """Raise a `ValueError` naming `name` unless `value` is a positive int.
+
+    Args:
+        owner: The class or function the value belongs to, for the message.
+        name: The argument's name.
+        value: The value.
+
+    Raises:
+        ValueError: If `value` is not a positive integer (bools are rejected).
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or int(value) < 1
+    ):
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}.")

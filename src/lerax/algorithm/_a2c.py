@@ -8,11 +8,16 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Key, Scalar
 
+from lerax._checks import check_size
 from lerax.buffer import RolloutBuffer
 
-from ._actor_critic import AbstractActorCriticAlgorithm, explained_variance
+from ._actor_critic import (
+    AbstractActorCriticAlgorithm,
+    evaluate_buffer,
+    explained_variance,
+)
 from ._base import PolicyType
-from ._on_policy import as_leaf, check_number, check_size
+from ._on_policy import as_leaf, check_number
 
 
 class A2C(AbstractActorCriticAlgorithm[PolicyType]):
@@ -137,15 +142,7 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
 
         @eqx.filter_value_and_grad(has_aux=True)
         def loss_fn(policy):
-            def evaluate(policy_state, observation, action, action_mask):
-                _, value, log_prob, entropy = policy.evaluate_action(
-                    policy_state, observation, action, action_mask=action_mask
-                )
-                return value, log_prob, entropy
-
-            values, log_probs, entropy = jax.vmap(evaluate)(
-                flat.policy_states, flat.observations, flat.actions, flat.action_masks
-            )
+            values, log_probs, entropy = evaluate_buffer(policy, flat)
             advantages = flat.advantages
             if self.normalize_advantages:
                 advantages = (advantages - advantages.mean()) / (

@@ -129,6 +129,30 @@ def gae_post_collect(
     return buffer.with_gae(next_values, gamma=gamma, gae_lambda=gae_lambda)
 
 
+def evaluate_buffer(
+    policy, buffer: RolloutBuffer
+) -> tuple[Float[Array, " batch"], Float[Array, " batch"], Float[Array, " batch"]]:
+    """Values, log-probabilities and entropies of a flat buffer's actions.
+
+    Args:
+        policy: An `AbstractActorCriticPolicy`.
+        buffer: A buffer with one leading batch axis.
+
+    Returns:
+        `(values, log_probs, entropies)` under `policy`, one entry per sample.
+    """
+
+    def evaluate(policy_state, observation, action, action_mask):
+        _, value, log_prob, entropy = policy.evaluate_action(
+            policy_state, observation, action, action_mask=action_mask
+        )
+        return value, log_prob, entropy
+
+    return jax.vmap(evaluate)(
+        buffer.policy_states, buffer.observations, buffer.actions, buffer.action_masks
+    )
+
+
 def explained_variance(
     values: Float[Array, "..."], returns: Float[Array, "..."]
 ) -> Float[Array, ""]:

@@ -54,21 +54,6 @@ def as_leaf(value: float) -> Float[Array, ""]:
     return jnp.asarray(value, dtype=jnp.float32)
 
 
-def check_size(owner: str, name: str, value) -> None:
-    """Raise a `ValueError` naming `name` unless `value` is a positive int.
-
-    Args:
-        owner: The class the value belongs to, for the message.
-        name: The argument's name.
-        value: The value.
-
-    Raises:
-        ValueError: If `value` is not a positive int (bools are rejected).
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}.")
-
-
 def check_number(
     owner: str,
     name: str,

@@ -10,11 +10,16 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, ArrayLike, Float, Key, Scalar
 
+from lerax._checks import check_size
 from lerax.buffer import RolloutBuffer
 
-from ._actor_critic import AbstractActorCriticAlgorithm, explained_variance
+from ._actor_critic import (
+    AbstractActorCriticAlgorithm,
+    evaluate_buffer,
+    explained_variance,
+)
 from ._base import PolicyType
-from ._on_policy import as_leaf, check_number, check_size
+from ._on_policy import as_leaf, check_number
 from ._scan import filter_scan
 
 
@@ -53,15 +58,7 @@ def _ppo_loss(
 ) -> tuple[Float[Array, ""], PPOStats]:
     buffer = rollout_buffer
 
-    def evaluate(policy_state, observation, action, action_mask):
-        _, value, log_prob, entropy = policy.evaluate_action(
-            policy_state, observation, action, action_mask=action_mask
-        )
-        return value, log_prob, entropy
-
-    values, log_probs, entropy = jax.vmap(evaluate)(
-        buffer.policy_states, buffer.observations, buffer.actions, buffer.action_masks
-    )
+    values, log_probs, entropy = evaluate_buffer(policy, buffer)
     log_ratio = log_probs - buffer.log_probs
     ratio = jnp.exp(log_ratio)
 

@@ -36,90 +36,19 @@ class AbstractWrapper(AbstractEnvLike[StateType, ActType, ObsType, MaskType]):
         return self.env.unwrapped
 
 
-class AbstractActionWrapper(AbstractWrapper[StateType, ActType, ObsType, MaskType]):
-    """A stateless wrapper that changes only what actions mean.
+class AbstractStatelessWrapper(AbstractWrapper[StateType, ActType, ObsType, MaskType]):
+    """A wrapper that keeps no state: every decomposed method delegates to `env`.
 
-    Every decomposed method delegates to the inner `env`; the agent's action goes
-    through `convert_action` before the inner `transition` and `reward` see it.
-    A concrete subclass declares `env` and `action_space` and implements
-    `convert_action`.
+    The inner state passes through unchanged. The spaces are left to subclasses
+    (a concrete wrapper declares the one it changes as a field), so each of the
+    action, observation and reward bases below overrides only the pieces its
+    conversion touches.
     """
-
-    @abstractmethod
-    def convert_action(self, action: ActType) -> Any:
-        """Map an action of this wrapper's `action_space` to one of the inner env's.
-
-        Args:
-            action: An action of `self.action_space`.
-
-        Returns:
-            The action the inner environment receives.
-        """
 
     @property
     def name(self) -> str:
         """The inner environment's name."""
         return self.env.name
-
-    @property
-    def observation_space(self) -> AbstractSpace:
-        """The inner environment's observation space."""
-        return self.env.observation_space
-
-    def initial(self, *, key: Key[Array, ""]) -> Any:
-        return self.env.initial(key=key)
-
-    def transition(self, state: Any, action: ActType, *, key: Key[Array, ""]) -> Any:
-        return self.env.transition(state, self.convert_action(action), key=key)
-
-    def observation(self, state: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.observation(state, key=key)
-
-    def reward(
-        self, state: Any, action: ActType, next_state: Any, *, key: Key[Array, ""]
-    ) -> Float[Array, ""]:
-        return self.env.reward(state, self.convert_action(action), next_state, key=key)
-
-    def terminal(self, state: Any, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return self.env.terminal(state, key=key)
-
-    def truncate(self, state: Any) -> Bool[Array, ""]:
-        return self.env.truncate(state)
-
-    def action_mask(self, state: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.action_mask(state, key=key)
-
-
-class AbstractObservationWrapper(
-    AbstractWrapper[StateType, ActType, ObsType, MaskType]
-):
-    """A stateless wrapper that changes only observations.
-
-    Every decomposed method delegates to the inner `env`; the inner observation
-    goes through `convert_observation`. A concrete subclass declares `env` and
-    `observation_space` and implements `convert_observation`.
-    """
-
-    @abstractmethod
-    def convert_observation(self, observation: Any) -> ObsType:
-        """Map an inner observation to one of this wrapper's `observation_space`.
-
-        Args:
-            observation: An observation of the inner environment.
-
-        Returns:
-            The observation the agent sees.
-        """
-
-    @property
-    def name(self) -> str:
-        """The inner environment's name."""
-        return self.env.name
-
-    @property
-    def action_space(self) -> AbstractSpace:
-        """The inner environment's action space."""
-        return self.env.action_space
 
     def initial(self, *, key: Key[Array, ""]) -> Any:
         return self.env.initial(key=key)
@@ -127,8 +56,8 @@ class AbstractObservationWrapper(
     def transition(self, state: Any, action: Any, *, key: Key[Array, ""]) -> Any:
         return self.env.transition(state, action, key=key)
 
-    def observation(self, state: Any, *, key: Key[Array, ""]) -> ObsType:
-        return self.convert_observation(self.env.observation(state, key=key))
+    def observation(self, state: Any, *, key: Key[Array, ""]) -> Any:
+        return self.env.observation(state, key=key)
 
     def reward(
         self, state: Any, action: Any, next_state: Any, *, key: Key[Array, ""]
@@ -145,12 +74,79 @@ class AbstractObservationWrapper(
         return self.env.action_mask(state, key=key)
 
 
-class AbstractRewardWrapper(AbstractWrapper[StateType, ActType, ObsType, MaskType]):
+class AbstractActionWrapper(
+    AbstractStatelessWrapper[StateType, ActType, ObsType, MaskType]
+):
+    """A stateless wrapper that changes only what actions mean.
+
+    The agent's action goes through `convert_action` before the inner
+    `transition` and `reward` see it; everything else delegates to `env`. A
+    concrete subclass declares `env` and `action_space` and implements
+    `convert_action`.
+    """
+
+    @abstractmethod
+    def convert_action(self, action: ActType) -> Any:
+        """Map an action of this wrapper's `action_space` to one of the inner env's.
+
+        Args:
+            action: An action of `self.action_space`.
+
+        Returns:
+            The action the inner environment receives.
+        """
+
+    @property
+    def observation_space(self) -> AbstractSpace:
+        """The inner environment's observation space."""
+        return self.env.observation_space
+
+    def transition(self, state: Any, action: ActType, *, key: Key[Array, ""]) -> Any:
+        return self.env.transition(state, self.convert_action(action), key=key)
+
+    def reward(
+        self, state: Any, action: ActType, next_state: Any, *, key: Key[Array, ""]
+    ) -> Float[Array, ""]:
+        return self.env.reward(state, self.convert_action(action), next_state, key=key)
+
+
+class AbstractObservationWrapper(
+    AbstractStatelessWrapper[StateType, ActType, ObsType, MaskType]
+):
+    """A stateless wrapper that changes only observations.
+
+    The inner observation goes through `convert_observation`; everything else
+    delegates to `env`. A concrete subclass declares `env` and
+    `observation_space` and implements `convert_observation`.
+    """
+
+    @abstractmethod
+    def convert_observation(self, observation: Any) -> ObsType:
+        """Map an inner observation to one of this wrapper's `observation_space`.
+
+        Args:
+            observation: An observation of the inner environment.
+
+        Returns:
+            The observation the agent sees.
+        """
+
+    @property
+    def action_space(self) -> AbstractSpace:
+        """The inner environment's action space."""
+        return self.env.action_space
+
+    def observation(self, state: Any, *, key: Key[Array, ""]) -> ObsType:
+        return self.convert_observation(self.env.observation(state, key=key))
+
+
+class AbstractRewardWrapper(
+    AbstractStatelessWrapper[StateType, ActType, ObsType, MaskType]
+):
     """A stateless wrapper that changes only rewards.
 
-    Every decomposed method delegates to the inner `env`; the inner reward goes
-    through `convert_reward`. A concrete subclass declares `env` and implements
-    `convert_reward`.
+    The inner reward goes through `convert_reward`; everything else delegates to
+    `env`. A concrete subclass declares `env` and implements `convert_reward`.
     """
 
     @abstractmethod
@@ -165,11 +161,6 @@ class AbstractRewardWrapper(AbstractWrapper[StateType, ActType, ObsType, MaskTyp
         """
 
     @property
-    def name(self) -> str:
-        """The inner environment's name."""
-        return self.env.name
-
-    @property
     def action_space(self) -> AbstractSpace:
         """The inner environment's action space."""
         return self.env.action_space
@@ -179,28 +170,10 @@ class AbstractRewardWrapper(AbstractWrapper[StateType, ActType, ObsType, MaskTyp
         """The inner environment's observation space."""
         return self.env.observation_space
 
-    def initial(self, *, key: Key[Array, ""]) -> Any:
-        return self.env.initial(key=key)
-
-    def transition(self, state: Any, action: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.transition(state, action, key=key)
-
-    def observation(self, state: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.observation(state, key=key)
-
     def reward(
         self, state: Any, action: Any, next_state: Any, *, key: Key[Array, ""]
     ) -> Float[Array, ""]:
         return self.convert_reward(self.env.reward(state, action, next_state, key=key))
-
-    def terminal(self, state: Any, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return self.env.terminal(state, key=key)
-
-    def truncate(self, state: Any) -> Bool[Array, ""]:
-        return self.env.truncate(state)
-
-    def action_mask(self, state: Any, *, key: Key[Array, ""]) -> Any:
-        return self.env.action_mask(state, key=key)
 
 
 def _check_env(owner: str, env: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import equinox as eqx
@@ -10,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key, PyTree
 
-from lerax._checks import check_env_and_policy
+from lerax._checks import check_env_and_policy, check_size
 from lerax.env import AbstractEnvLike
 
 
@@ -38,15 +37,6 @@ class _Episode(eqx.Module):
     length: Int[Array, ""]
     done: Bool[Array, ""]
     key: Key[Array, ""]
-
-
-def _check_count(name: str, value: Any) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or int(value) < 1
-    ):
-        raise ValueError(f"evaluate_policy: {name} must be an int >= 1, got {value!r}.")
 
 
 @eqx.filter_jit
@@ -151,8 +141,8 @@ def evaluate_policy(
         ValueError: If `num_episodes` or `max_steps` is not a positive int, or the
             policy was built for another environment.
     """
-    _check_count("num_episodes", num_episodes)
-    _check_count("max_steps", max_steps)
+    check_size("evaluate_policy", "num_episodes", num_episodes)
+    check_size("evaluate_policy", "max_steps", max_steps)
     check_env_and_policy(env, policy)
     return _evaluate(
         env, policy, key, int(num_episodes), bool(deterministic), int(max_steps)
