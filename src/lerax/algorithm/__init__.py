@@ -7,6 +7,7 @@ from ._base import (
     AbstractAlgorithmState as AbstractAlgorithmState,
     AbstractStepState as AbstractStepState,
 )
+from ._nonfinite import NonFiniteError as NonFiniteError
 from ._on_policy import AbstractOnPolicyAlgorithm as AbstractOnPolicyAlgorithm
 from ._on_policy_state import (
     AbstractOnPolicyState as AbstractOnPolicyState,
@@ -25,6 +26,7 @@ __all__ = [
     "AbstractOnPolicyState",
     "AbstractOnPolicyStepState",
     "AbstractStepState",
+    "NonFiniteError",
     "OnPolicyState",
     "OnPolicyStepState",
     "PPO",

@@ -17,6 +17,7 @@ from ._actor_critic import (
     explained_variance,
 )
 from ._base import PolicyType
+from ._nonfinite import check_on_nonfinite, guarded_update
 from ._on_policy import as_leaf, check_number
 
 
@@ -38,6 +39,8 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
         max_grad_norm: Maximum gradient norm for gradient clipping.
         normalize_advantages: Whether to normalize advantages.
         learning_rate: RMSprop learning rate, a scalar or an optax schedule.
+        on_nonfinite: What a NaN/Inf in observations, rewards, the loss or the
+            gradient does: "error", "skip" or "ignore" (as for `PPO`).
     """
 
     num_envs: int = eqx.field(static=True)
@@ -49,6 +52,7 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
     max_grad_norm: Float[Array, ""]
     normalize_advantages: bool = eqx.field(static=True)
     learning_rate: Float[Array, ""] | optax.Schedule
+    on_nonfinite: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -62,6 +66,7 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
         max_grad_norm: float = 0.5,
         normalize_advantages: bool = False,
         learning_rate: optax.ScalarOrSchedule = 7e-4,
+        on_nonfinite: str = "error",
     ):
         """Configure A2C.
 
@@ -75,6 +80,8 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
             max_grad_norm: Maximum gradient norm, > 0.
             normalize_advantages: Whether to normalize advantages.
             learning_rate: RMSprop learning rate (> 0) or an optax schedule.
+            on_nonfinite: "error" (default), "skip" or "ignore": what a NaN or
+                Inf in training does (see `PPO`).
 
         Raises:
             ValueError: If an argument is out of range (the message names it).
@@ -90,8 +97,10 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
         self.learning_rate = (
             learning_rate if callable(learning_rate) else as_leaf(learning_rate)
         )
+        self.on_nonfinite = on_nonfinite
 
     def __check_init__(self):
+        check_on_nonfinite("A2C", self.on_nonfinite)
         for name in ("num_envs", "num_steps"):
             check_size("A2C", name, getattr(self, name))
         check_number("A2C", "gamma", self.gamma, low=0.0, high=1.0, low_open=True)
@@ -163,9 +172,16 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
                 "entropy_loss": entropy_loss,
             }
 
-        (_, log), grads = loss_fn(policy)
+        (loss, log), grads = loss_fn(policy)
         params = eqx.filter(policy, eqx.is_inexact_array)
-        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        updates, new_opt_state = self.optimizer.update(grads, opt_state, params)
+        new_policy = eqx.apply_updates(policy, updates)
+        if self.on_nonfinite != "ignore":
+            new_policy, new_opt_state, bad_loss, bad_gradient = guarded_update(
+                loss, grads, policy, opt_state, new_policy, new_opt_state
+            )
+            log["nonfinite_loss"] = bad_loss
+            log["nonfinite_gradient"] = bad_gradient
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
         log = {k: jnp.asarray(v) for k, v in log.items()}
-        return eqx.apply_updates(policy, updates), opt_state, log
+        return new_policy, new_opt_state, log

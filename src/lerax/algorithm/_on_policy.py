@@ -9,6 +9,7 @@ is a `lax.scan` over steps of `jax.vmap`-ed environments and the iterations are 
 from __future__ import annotations
 
 import dataclasses
+import re
 from abc import abstractmethod
 from collections.abc import Sequence
 
@@ -19,7 +20,8 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Key, Scalar
 
-from lerax._checks import check_env_and_policy
+from lerax._checks import check_env_and_policy, check_size
+from lerax._serialization import structure_entries
 from lerax.buffer import RolloutBuffer
 from lerax.callback import (
     AbstractCallback,
@@ -28,9 +30,17 @@ from lerax.callback import (
     ListCallback,
     ResetContext,
 )
+from lerax.checkpoint import Checkpointer
 from lerax.env import AbstractEnvLike
 
 from ._base import AbstractAlgorithm, PolicyType
+from ._nonfinite import (
+    FAULT_QUANTITIES,
+    NonFiniteError,
+    all_finite,
+    fault_message,
+    select_tree,
+)
 from ._on_policy_state import (
     AbstractOnPolicyState,
     AbstractOnPolicyStepState,
@@ -348,6 +358,9 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             opt_state=self.optimizer.init(eqx.filter(policy, eqx.is_inexact_array)),
             callback_state=callback.reset(ctx, key=callback_key),
             key=run_key,
+            fault=jnp.zeros((), jnp.int32),
+            fault_iteration=jnp.full((), -1, jnp.int32),
+            skipped_updates=jnp.zeros((), jnp.int32),
             num_iterations=num_iterations,
         )
 
@@ -379,6 +392,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             state.policy, state.opt_state, buffer, key=train_key
         )
         new_state = state.next(step_state, policy, opt_state)
+        if self.nonfinite_mode() != "ignore":
+            new_state = self._guard(state, new_state, buffer, log)
         ctx = IterationContext(
             state=state.callback_state,
             step_states=step_state.callback_state,
@@ -386,12 +401,160 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             num_iterations=getattr(state, "num_iterations", 0),
             timesteps=new_state.iteration_count * (self.num_envs * self.num_steps),
             log=log,
-            policy=policy,
+            policy=new_state.policy,
         )
         new_state = new_state.with_callback_states(
             callback.on_iteration(ctx, key=callback_key)
         )
         return self.per_iteration(new_state)
+
+    def nonfinite_mode(self) -> str:
+        """How this algorithm treats NaN and Inf: "error", "skip" or "ignore".
+
+        The value of the algorithm's static `on_nonfinite` field when it has one
+        (PPO and A2C do), else "error".
+
+        Returns:
+            The mode.
+        """
+        return getattr(self, "on_nonfinite", "error")
+
+    def _guard(self, state, new_state, buffer, log):
+        # Observations and rewards are checked once per rollout; the loss and the
+        # gradient per update, by `train`, which skips bad updates and counts
+        # them in the log as `nonfinite_loss` / `nonfinite_gradient`.
+        if not hasattr(new_state, "fault"):
+            return new_state
+        observations_ok = all_finite((buffer.observations, buffer.next_observations))
+        rewards_ok = all_finite(buffer.rewards)
+        rollout_ok = observations_ok & rewards_ok
+        zero = jnp.zeros((), jnp.float32)
+        bad_losses = jnp.asarray(log.get("nonfinite_loss", zero))
+        bad_gradients = jnp.asarray(log.get("nonfinite_gradient", zero))
+        code = jnp.select(
+            [~observations_ok, ~rewards_ok, bad_losses > 0, bad_gradients > 0],
+            [jnp.int32(i + 1) for i in range(len(FAULT_QUANTITIES))],
+            jnp.int32(0),
+        )
+        first = (state.fault == 0) & (code > 0)
+        skipped = jnp.where(
+            rollout_ok, (bad_losses + bad_gradients).astype(jnp.int32), 1
+        )
+        kept = dataclasses.replace(
+            new_state,
+            policy=select_tree(rollout_ok, new_state.policy, state.policy),
+            opt_state=select_tree(rollout_ok, new_state.opt_state, state.opt_state),
+        )
+        return dataclasses.replace(
+            kept,
+            fault=jnp.where(first, code, state.fault),
+            fault_iteration=jnp.where(
+                first, state.iteration_count, state.fault_iteration
+            ),
+            skipped_updates=state.skipped_updates + skipped,
+        )
+
+    def raise_if_faulted(self, state: OnPolicyState[PolicyType]):
+        """Raise the `NonFiniteError` a run recorded (with `on_nonfinite="error"`).
+
+        Concrete states are read on the host (this waits for the run to finish).
+        Inside a trace (`jax.vmap` or `jax.jit` of `learn`) the error is attached
+        to the returned state with `eqx.branched_error_if` instead, naming the
+        quantity.
+
+        Args:
+            state: The state a run returned.
+
+        Returns:
+            `state` (with the runtime check attached when traced).
+
+        Raises:
+            NonFiniteError: If the run stopped on a non-finite value.
+        """
+        if self.nonfinite_mode() != "error" or not hasattr(state, "fault"):
+            return state
+        owner = type(self).__name__
+        if isinstance(state.fault, jax.core.Tracer):
+            messages = [
+                fault_message(owner, i + 1, 0, 1).replace(
+                    " at iteration 1 of 1", " (state.fault_iteration has where)"
+                )
+                for i in range(len(FAULT_QUANTITIES))
+            ]
+            # Attached to the policy (what `learn` returns; no PRNG-key leaves).
+            policy = eqx.branched_error_if(
+                state.policy, state.fault > 0, jnp.maximum(state.fault - 1, 0), messages
+            )
+            return dataclasses.replace(state, policy=policy)
+        code = int(np.max(np.asarray(state.fault)))
+        if code:
+            faults = np.asarray(state.fault).reshape(-1)
+            iterations = np.asarray(state.fault_iteration).reshape(-1)
+            iteration = int(iterations[int(np.argmax(faults == code))])
+            raise NonFiniteError(
+                fault_message(owner, code, iteration, state.num_iterations)
+            )
+        return state
+
+    def run_identity(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        callback: AbstractCallback,
+        num_iterations: int,
+    ) -> dict[str, str]:
+        """What must match for a checkpoint to continue this run.
+
+        The algorithm's class, static settings and hyperparameter values, and
+        the structure (types, static fields, array shapes and dtypes) of the
+        whole initial state: environment, policy, optimizer and callbacks.
+
+        Args:
+            env: The environment.
+            policy: The policy.
+            callback: The (consolidated) callback.
+            num_iterations: The planned number of iterations.
+
+        Returns:
+            `path -> description` entries.
+        """
+        identity = {
+            "algorithm": f"{type(self).__module__}.{type(self).__qualname__}",
+            "num_iterations": str(num_iterations),
+        }
+        for field in dataclasses.fields(self):
+            if isinstance(getattr(type(self), field.name, None), property):
+                continue  # derived (the optimizer, the batch size)
+            value = getattr(self, field.name, None)
+            if isinstance(value, jax.core.Tracer):
+                described = "traced"
+            elif eqx.is_array(value):
+                described = np.array2string(np.asarray(value), precision=8)
+            elif callable(value):
+                described = (
+                    f"{getattr(value, '__module__', '?')}."
+                    f"{getattr(value, '__qualname__', type(value).__qualname__)}"
+                )
+            else:
+                described = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+            identity[f"algorithm.{field.name}"] = described
+        template = eqx.filter_eval_shape(
+            lambda k: self.reset(
+                env, policy, key=k, callback=callback, num_iterations=num_iterations
+            ),
+            jax.random.key(0),
+        )
+        try:
+            entries = structure_entries(template)
+        except Exception:  # an object the describer refuses: shapes still count
+            entries = [
+                (jax.tree_util.keystr(path), f"{leaf.dtype}{list(leaf.shape)}")
+                for path, leaf in jax.tree_util.tree_flatten_with_path(template)[0]
+                if isinstance(leaf, jax.ShapeDtypeStruct)
+            ]
+        for path, description in entries:
+            identity[f"state.{path}"] = description
+        return identity
 
     def check_compatible(self, env: AbstractEnvLike, policy: PolicyType) -> None:
         """Check, before compiling, that `policy` was built for `env`.
@@ -416,8 +579,12 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
     ) -> OnPolicyState[PolicyType]:
         """Continue a run from `state` for `num_iterations` more iterations.
 
-        Compiled as one program. The callback must be the one the state was made
-        with (its state is in `state`).
+        Compiled as one program; `resume(learn_state(..., n1), n2)` is bit-for-bit
+        a run of `n1 + n2` iterations. The run's planned total becomes
+        `state.iteration_count + num_iterations` (progress shows it) and the
+        callbacks' per-iteration records grow to it (`AbstractCallback.extend`).
+        The callback must be the one the state was made with (its state is in
+        `state`).
 
         Args:
             state: A state from `reset`, `learn_state` or an earlier `resume`.
@@ -426,10 +593,35 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
 
         Returns:
             The state after the iterations.
+
+        Raises:
+            ValueError: If `num_iterations` is not a positive int.
+            NonFiniteError: If a NaN or Inf stopped the run.
         """
-        return _resume(
-            self, state, num_iterations, self.consolidate_callbacks(callback)
-        )
+        check_size(type(self).__name__, "num_iterations", num_iterations)
+        callback = self.consolidate_callbacks(callback)
+        done = state.iteration_count
+        if isinstance(done, jax.core.Tracer):
+            raise ValueError(
+                "resume needs a concrete state (its iteration count sets the new "
+                "total); call it outside jax.jit/jax.vmap, or vmap learn_state."
+            )
+        done = int(np.max(np.asarray(done)))
+        total = done + int(num_iterations)
+        if total != state.num_iterations:
+            ctx = ResetContext(
+                num_envs=self.num_envs,
+                num_steps=self.num_steps,
+                num_iterations=total,
+                total_timesteps=total * self.num_envs * self.num_steps,
+            )
+            state = dataclasses.replace(
+                state,
+                num_iterations=total,
+                callback_state=callback.extend(state.callback_state, ctx),
+            )
+        state = _resume(self, state, jnp.int32(done), int(num_iterations), callback)
+        return self.raise_if_faulted(state)
 
     def learn_state(
         self,
@@ -439,6 +631,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         *,
         key: Key[Array, ""],
         callback: Sequence[AbstractCallback] | AbstractCallback | None = None,
+        checkpointer: Checkpointer | None = None,
     ) -> OnPolicyState[PolicyType]:
         """Like `learn`, but return the whole final state, callback states included.
 
@@ -448,17 +641,42 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             total_timesteps: The total number of timesteps to train for.
             key: A JAX PRNG key.
             callback: A callback or list of callbacks to use during training.
+            checkpointer: A `lerax.checkpoint.Checkpointer`: save the state
+                periodically and continue from the newest checkpoint in its
+                directory, if any.
 
         Returns:
             The final algorithm state.
 
         Raises:
-            ValueError: If a size, the budget or the env/policy pairing is invalid.
+            TypeError: If `env` is not a lerax environment, or `checkpointer`
+                not a `Checkpointer`.
+            ValueError: If a size, the budget or the env/policy pairing is
+                invalid, or the checkpoint directory holds another run.
+            NonFiniteError: If a NaN or Inf stopped the run (with
+                `on_nonfinite="error"`).
         """
         callback = self.consolidate_callbacks(callback)
         num_iterations = self.num_iterations(total_timesteps)
         self.check_compatible(env, policy)
-        return _learn(self, env, policy, num_iterations, key, callback)
+        start = 0
+        if checkpointer is not None:
+            if not isinstance(checkpointer, Checkpointer):
+                raise TypeError(
+                    "checkpointer must be a lerax.checkpoint.Checkpointer, got "
+                    f"{type(checkpointer).__name__}."
+                )
+            identity = self.run_identity(env, policy, callback, num_iterations)
+            start = checkpointer.prepare(identity)
+        state = _learn(
+            self, env, policy, num_iterations, start, key, callback, checkpointer
+        )
+        if checkpointer is not None and not isinstance(
+            state.iteration_count, jax.core.Tracer
+        ):
+            jax.block_until_ready(state)
+            checkpointer.wait()
+        return self.raise_if_faulted(state)
 
     def learn(
         self,
@@ -468,6 +686,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         *,
         key: Key[Array, ""],
         callback: Sequence[AbstractCallback] | AbstractCallback | None = None,
+        checkpointer: Checkpointer | None = None,
     ) -> PolicyType:
         """Train the policy on the environment for a given number of timesteps.
 
@@ -481,36 +700,80 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
                 down to whole iterations of `num_envs * num_steps`).
             key: A JAX PRNG key.
             callback: A callback or list of callbacks to use during training.
+            checkpointer: A `lerax.checkpoint.Checkpointer`: save the state
+                periodically and continue from the newest checkpoint in its
+                directory, if any.
 
         Returns:
             The trained policy.
 
         Raises:
-            ValueError: If a size, the budget or the env/policy pairing is invalid.
+            TypeError: If `env` is not a lerax environment.
+            ValueError: If a size, the budget or the env/policy pairing is
+                invalid, or the checkpoint directory holds another run.
+            NonFiniteError: If a NaN or Inf stopped the run (with
+                `on_nonfinite="error"`).
         """
         return self.learn_state(
-            env, policy, total_timesteps, key=key, callback=callback
+            env,
+            policy,
+            total_timesteps,
+            key=key,
+            callback=callback,
+            checkpointer=checkpointer,
         ).policy
 
 
-def _iterate(algorithm, state, num_iterations, callback):
-    def body(state, _):
+def _run(algorithm, state, indices, num_iterations, callback, checkpointer):
+    """The iterations `indices` (from 0) of a run of `num_iterations`, one `lax.scan`.
+
+    The scanned iteration index never depends on the key, so it is not batched
+    by `jax.vmap` and the checkpoint condition stays a real branch under `vmap`.
+    """
+    stop_on_fault = algorithm.nonfinite_mode() == "error" and hasattr(state, "fault")
+
+    def iteration(state):
         key, iteration_key = jax.random.split(state.key)
         state = dataclasses.replace(state, key=key)
-        return algorithm.iteration(state, key=iteration_key, callback=callback), None
+        return algorithm.iteration(state, key=iteration_key, callback=callback)
 
-    state, _ = filter_scan(body, state, length=num_iterations)
+    def body(state, index):
+        if stop_on_fault:
+            dynamic, static = eqx.partition(state, eqx.is_array)
+            dynamic = jax.lax.cond(
+                state.fault == 0,
+                lambda d: eqx.filter(iteration(eqx.combine(d, static)), eqx.is_array),
+                lambda d: d,
+                dynamic,
+            )
+            state = eqx.combine(dynamic, static)
+        else:
+            state = iteration(state)
+        if checkpointer is not None:
+            count = checkpointer.maybe_save(state, index, num_iterations)
+            state = dataclasses.replace(state, iteration_count=count)
+        return state, None
+
+    if indices.shape[0] == 0:
+        return state
+    state, _ = filter_scan(body, state, indices)
     return state
 
 
 @eqx.filter_jit
-def _learn(algorithm, env, policy, num_iterations, key, callback):
+def _learn(algorithm, env, policy, num_iterations, start, key, callback, checkpointer):
     state = algorithm.reset(
         env, policy, key=key, callback=callback, num_iterations=num_iterations
     )
-    return _iterate(algorithm, state, num_iterations, callback)
+    if start:
+        state = checkpointer.restore(state)
+    indices = jnp.arange(start, num_iterations, dtype=jnp.int32)
+    return _run(algorithm, state, indices, num_iterations, callback, checkpointer)
 
 
 @eqx.filter_jit
-def _resume(algorithm, state, num_iterations, callback):
-    return _iterate(algorithm, state, num_iterations, callback)
+def _resume(algorithm, state, start, num_iterations, callback):
+    # `start` is traced, so resuming chunk after chunk of one size reuses one
+    # program (as long as the planned total, a static size, does not change).
+    indices = start + jnp.arange(num_iterations, dtype=jnp.int32)
+    return _run(algorithm, state, indices, state.num_iterations, callback, None)

@@ -183,6 +183,12 @@ class OnPolicyState(AbstractOnPolicyState[PolicyType]):
         opt_state: The optimizer state.
         callback_state: The callback's state.
         key: The PRNG key the remaining iterations draw from.
+        fault: 0, or which quantity first turned non-finite (1 observation,
+            2 reward, 3 loss, 4 gradient); with `on_nonfinite="error"` the run
+            stops there.
+        fault_iteration: The iteration (from 0) of that fault, -1 if none.
+        skipped_updates: Updates not applied because a rollout, loss or gradient
+            was non-finite (minibatch updates, plus one per bad rollout).
         num_iterations: The planned number of iterations of the run.
     """
 
@@ -193,4 +199,7 @@ class OnPolicyState(AbstractOnPolicyState[PolicyType]):
     opt_state: optax.OptState
     callback_state: AbstractCallbackState
     key: Key[Array, ""]
+    fault: Int[Array, ""]
+    fault_iteration: Int[Array, ""]
+    skipped_updates: Int[Array, ""]
     num_iterations: int = eqx.field(static=True)

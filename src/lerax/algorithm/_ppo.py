@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 import equinox as eqx
@@ -19,6 +20,7 @@ from ._actor_critic import (
     explained_variance,
 )
 from ._base import PolicyType
+from ._nonfinite import check_on_nonfinite, guarded_update
 from ._on_policy import as_leaf, check_number
 from ._scan import filter_scan
 
@@ -36,6 +38,9 @@ class PPOStats(eqx.Module):
         explained_variance: Explained variance of the returns by the critic
             being trained, on this minibatch before its update (NaN when the
             minibatch's returns are constant).
+        nonfinite_loss: 1 if the loss was NaN/Inf and the update was skipped.
+        nonfinite_gradient: 1 if the loss was finite but the gradient was not
+            and the update was skipped.
     """
 
     approx_kl: Float[Array, ""]
@@ -45,6 +50,8 @@ class PPOStats(eqx.Module):
     value_loss: Float[Array, ""]
     entropy_loss: Float[Array, ""]
     explained_variance: Float[Array, ""]
+    nonfinite_loss: Float[Array, ""]
+    nonfinite_gradient: Float[Array, ""]
 
 
 def _ppo_loss(
@@ -94,6 +101,8 @@ def _ppo_loss(
         explained_variance=explained_variance(
             jax.lax.stop_gradient(values), buffer.returns
         ),
+        nonfinite_loss=jnp.zeros((), jnp.float32),
+        nonfinite_gradient=jnp.zeros((), jnp.float32),
     )
     return total_loss, stats
 
@@ -126,6 +135,9 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         normalize_advantages: Whether to normalize advantages (per minibatch).
         learning_rate: Learning rate, a scalar or an optax schedule of the
             update count.
+        on_nonfinite: What a NaN/Inf in observations, rewards, the loss or the
+            gradient does: "error" (stop and raise `NonFiniteError`), "skip"
+            (skip the update and count it in the log) or "ignore" (no checks).
     """
 
     num_envs: int = eqx.field(static=True)
@@ -141,6 +153,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     max_grad_norm: Float[Array, ""]
     normalize_advantages: bool = eqx.field(static=True)
     learning_rate: Float[Array, ""] | optax.Schedule
+    on_nonfinite: str = eqx.field(static=True)
 
     ppo_loss: ClassVar = staticmethod(_ppo_loss)
     ppo_loss_grad: ClassVar = staticmethod(
@@ -163,6 +176,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         max_grad_norm: float = 0.5,
         normalize_advantages: bool = True,
         learning_rate: optax.ScalarOrSchedule = 3e-4,
+        on_nonfinite: str = "error",
     ):
         """Configure PPO.
 
@@ -184,6 +198,11 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             normalize_advantages: Whether to normalize advantages.
             learning_rate: Learning rate for the optimizer (> 0), or an optax
                 schedule.
+            on_nonfinite: "error" (default): a NaN or Inf in an observation,
+                reward, loss or gradient stops training and `learn` raises a
+                `NonFiniteError` naming it and the iteration; "skip": the bad
+                update is skipped and counted (`nonfinite_loss`,
+                `nonfinite_gradient` in the log); "ignore": no checks.
 
         Raises:
             ValueError: If an argument is out of range (the message names it).
@@ -203,8 +222,10 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         self.learning_rate = (
             learning_rate if callable(learning_rate) else as_leaf(learning_rate)
         )
+        self.on_nonfinite = on_nonfinite
 
     def __check_init__(self):
+        check_on_nonfinite("PPO", self.on_nonfinite)
         for name in ("num_envs", "num_steps", "num_epochs", "num_batches"):
             check_size("PPO", name, getattr(self, name))
         total = self.num_envs * self.num_steps
@@ -269,8 +290,17 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             self.entropy_loss_coefficient,
         )
         params = eqx.filter(policy, eqx.is_inexact_array)
-        updates, opt_state = self.optimizer.update(grads, opt_state, params)
-        return eqx.apply_updates(policy, updates), opt_state, stats
+        updates, new_opt_state = self.optimizer.update(grads, opt_state, params)
+        new_policy = eqx.apply_updates(policy, updates)
+        if self.on_nonfinite == "ignore":
+            return new_policy, new_opt_state, stats
+        new_policy, new_opt_state, bad_loss, bad_gradient = guarded_update(
+            stats.total_loss, grads, policy, opt_state, new_policy, new_opt_state
+        )
+        stats = dataclasses.replace(
+            stats, nonfinite_loss=bad_loss, nonfinite_gradient=bad_gradient
+        )
+        return new_policy, new_opt_state, stats
 
     def train_epoch(
         self,
@@ -339,5 +369,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             one_epoch, (policy, opt_state), jax.random.split(key, self.num_epochs)
         )
         log = {name: jnp.mean(value) for name, value in vars(stats).items()}
+        log["nonfinite_loss"] = jnp.sum(stats.nonfinite_loss)
+        log["nonfinite_gradient"] = jnp.sum(stats.nonfinite_gradient)
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
         return policy, opt_state, log

@@ -12,6 +12,8 @@ from abc import abstractmethod
 from typing import Any
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key, PyTree, Scalar
 
 
@@ -156,6 +158,48 @@ class AbstractCallback(eqx.Module):
         Returns:
             The new callback state.
         """
+
+    def extend(
+        self, state: AbstractCallbackState, ctx: ResetContext
+    ) -> AbstractCallbackState:
+        """Adapt the state to a run extended by `resume` to `ctx.num_iterations`.
+
+        Callbacks that keep per-iteration records sized by the planned number of
+        iterations grow them here (so resuming past the plan records every new
+        iteration); the default keeps the state as it is, which is right for
+        callbacks without such records.
+
+        Args:
+            state: The callback state of the run so far.
+            ctx: The run's sizes, with the new total `num_iterations`.
+
+        Returns:
+            The callback state for the longer run.
+        """
+        del ctx
+        return state
+
+
+def grow_records(records, num_iterations: int, fill):
+    """Pad every `(n, ...)` array of `records` to `(num_iterations, ...)` with `fill`.
+
+    Args:
+        records: A pytree of arrays whose leading axis is the iteration.
+        num_iterations: The new length (never shorter than the old one).
+        fill: The value of the new entries.
+
+    Returns:
+        The padded records.
+    """
+
+    def pad(x):
+        extra = num_iterations - x.shape[0]
+        if extra <= 0:
+            return x
+        tail = jnp.full((extra, *x.shape[1:]), fill, x.dtype)
+        return jnp.concatenate([x, tail])
+
+    return jax.tree.map(pad, records)
 
 
 class AbstractIterationCallback(AbstractCallback):

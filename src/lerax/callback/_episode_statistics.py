@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, Key
 
@@ -12,6 +14,7 @@ from ._base import (
     IterationContext,
     ResetContext,
     StepContext,
+    grow_records,
 )
 
 
@@ -167,4 +170,24 @@ class EpisodeStatisticsCallback(AbstractCallback):
             seen_return_sum=return_sum,
             seen_length_sum=length_sum,
             seen_count=count,
+        )
+
+    def extend(
+        self, state: EpisodeStatisticsState, ctx: ResetContext
+    ) -> EpisodeStatisticsState:
+        """Grow the per-iteration record to the new total.
+
+        Args:
+            state: The record so far.
+            ctx: The run's sizes, with the new total.
+
+        Returns:
+            The record with NaN means and zero counts for the new iterations.
+        """
+        n = ctx.num_iterations
+        return dataclasses.replace(
+            state,
+            mean_return=grow_records(state.mean_return, n, jnp.nan),
+            mean_length=grow_records(state.mean_length, n, jnp.nan),
+            episodes=grow_records(state.episodes, n, 0),
         )

@@ -152,3 +152,20 @@ class ListCallback(AbstractCallback):
                 )
             )
         )
+
+    def extend(self, state: ListCallbackState, ctx: ResetContext) -> ListCallbackState:
+        """Extend every callback's state to a longer run.
+
+        Args:
+            state: The tuple of states.
+            ctx: The run's sizes, with the new total.
+
+        Returns:
+            The tuple of extended states.
+        """
+        return ListCallbackState(
+            tuple(
+                cb.extend(s, ctx)
+                for cb, s in zip(self.callbacks, state.states, strict=False)
+            )
+        )

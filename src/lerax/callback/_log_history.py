@@ -12,6 +12,7 @@ from ._base import (
     IterationContext,
     ResetContext,
     check_log_keys,
+    grow_records,
 )
 
 
@@ -107,4 +108,18 @@ class LogHistoryCallback(AbstractIterationCallback):
                 .set(jnp.asarray(ctx.log[k], jnp.float32))
                 for k in self.keys
             }
+        )
+
+    def extend(self, state: LogHistoryState, ctx: ResetContext) -> LogHistoryState:
+        """Grow the record to the new total with NaN entries.
+
+        Args:
+            state: The record so far.
+            ctx: The run's sizes, with the new total.
+
+        Returns:
+            The longer record.
+        """
+        return LogHistoryState(
+            history=grow_records(state.history, ctx.num_iterations, jnp.nan)
         )
