@@ -169,24 +169,34 @@ class _Host:
             ) from error
 
 
+# Hosts by directory, and by a small integer handle: the compiled program only
+# carries the handle (an array leaf), so checkpointers of different directories
+# share one compiled program.
 _HOSTS: dict[Path, _Host] = {}
+_HANDLES: list[_Host] = []
 _HOSTS_LOCK = threading.Lock()
 
 
-def _host(directory: Path, keep: int) -> _Host:
+def _host(directory: Path, keep: int) -> tuple[int, _Host]:
     with _HOSTS_LOCK:
         host = _HOSTS.get(directory)
-        if host is None or host.keep != keep:
-            if host is not None:
-                host.wait()
-                host.forget_manager()
+        if host is None:
             host = _HOSTS[directory] = _Host(directory, keep)
-        return host
+            _HANDLES.append(host)
+        elif host.keep != keep:
+            host.wait()
+            host.forget_manager()
+            host.keep = keep
+        return _HANDLES.index(host), host
+
+
+def _host_of(handle: np.ndarray) -> _Host:
+    return _HANDLES[int(np.asarray(handle).reshape(-1)[0])]
 
 
 @atexit.register
 def _flush_all() -> None:  # pragma: no cover - runs at interpreter exit
-    for host in list(_HOSTS.values()):
+    for host in list(_HANDLES):
         try:
             host.wait()
         except Exception as error:
@@ -227,15 +237,16 @@ class Checkpointer(eqx.Module):
     Under `jax.vmap` of `learn` over seeds, one checkpoint holds every seed (its
     arrays have the batch axis in front); continuing it needs the same batch.
 
+    The compiled program carries the directory only as a small integer handle,
+    so a run with a new directory reuses the compiled program of an earlier one.
+
     Attributes:
-        directory: The checkpoint directory (created if missing).
+        handle: The directory's handle (an int32 array leaf).
         every_iterations: Save every this many iterations.
-        keep: How many of the newest checkpoints to keep.
     """
 
-    directory: str = eqx.field(static=True)
+    handle: Int[Array, ""]
     every_iterations: int = eqx.field(static=True)
-    keep: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -256,23 +267,31 @@ class Checkpointer(eqx.Module):
             ValueError: If `every_iterations` or `keep` is not a positive int, or
                 `directory` names an existing file.
         """
+        check_size("Checkpointer", "every_iterations", every_iterations)
+        check_size("Checkpointer", "keep", keep)
         path = Path(directory).expanduser().absolute()
         if path.exists() and not path.is_dir():
             raise ValueError(
                 f"Checkpointer: directory {str(path)!r} exists and is not a directory."
             )
-        self.directory = str(path)
+        handle, _ = _host(path, int(keep))
+        # The directory reaches the compiled program only as this handle, so a
+        # new directory does not recompile anything.
+        self.handle = jnp.asarray(handle, jnp.int32)
         self.every_iterations = every_iterations
-        self.keep = keep
 
-    def __check_init__(self):
-        check_size("Checkpointer", "every_iterations", self.every_iterations)
-        check_size("Checkpointer", "keep", self.keep)
+    @property
+    def directory(self) -> str:
+        """The checkpoint directory, as an absolute path."""
+        return str(self._host().directory)
 
-    # -- host side, before compiling ----------------------------------------------
+    @property
+    def keep(self) -> int:
+        """How many of the newest checkpoints are kept."""
+        return self._host().keep
 
     def _host(self) -> _Host:
-        return _host(Path(self.directory), self.keep)
+        return _host_of(np.asarray(self.handle))
 
     def steps(self) -> list[int]:
         """The iteration counts of the checkpoints in the directory, oldest first.
@@ -281,7 +300,7 @@ class Checkpointer(eqx.Module):
             The saved steps (empty when there are none).
         """
         host = self._host()
-        if not Path(self.directory).is_dir():
+        if not host.directory.is_dir():
             return []
         host.wait()
         host.forget_manager()
@@ -304,7 +323,7 @@ class Checkpointer(eqx.Module):
         host.wait()
         host.meta = {"format": _FORMAT, "identity": identity}
         host.restore_leaves = None
-        directory = Path(self.directory)
+        directory = host.directory
         if not directory.is_dir():
             return 0
         host.forget_manager()
@@ -364,12 +383,10 @@ class Checkpointer(eqx.Module):
         dynamic, static = eqx.partition(state, eqx.is_array)
         leaves, treedef = jax.tree.flatten(dynamic)
         raw = [_to_raw(leaf) for leaf in leaves]
-        host = self._host()
-        directory = self.directory
         example_ndim = raw[0].ndim
 
-        def load(*arrays):
-            saved = host.restore_leaves
+        def load(handle, *arrays):
+            saved = _host_of(handle).restore_leaves
             ok = saved is not None and len(saved) == len(arrays)
             ok = ok and all(
                 s.shape == a.shape and s.dtype == a.dtype
@@ -382,12 +399,14 @@ class Checkpointer(eqx.Module):
         shapes = [jax.ShapeDtypeStruct((), jnp.bool_)] + [
             jax.ShapeDtypeStruct(r.shape, r.dtype) for r in raw
         ]
-        ok, *loaded = jax.pure_callback(load, shapes, *raw, vmap_method="broadcast_all")
+        ok, *loaded = jax.pure_callback(
+            load, shapes, self.handle, *raw, vmap_method="broadcast_all"
+        )
         loaded = eqx.error_if(
             loaded,
             ~ok,
-            f"Checkpointer: the checkpoint in {directory!r} does not fit this run's "
-            "arrays (a different jax.vmap batch size?).",
+            "Checkpointer: the checkpoint to continue from does not fit this run's "
+            "arrays (saved under a jax.vmap of another batch size?).",
         )
         loaded = [_from_raw(r, like) for r, like in zip(loaded, leaves, strict=True)]
         return eqx.combine(jax.tree.unflatten(treedef, loaded), static)
@@ -415,10 +434,10 @@ class Checkpointer(eqx.Module):
         )
         dynamic = eqx.filter(state, eqx.is_array)
         raw = [_to_raw(leaf) for leaf in jax.tree.leaves(dynamic)]
-        host = self._host()
         count = state.iteration_count
 
-        def save(count, *arrays):
+        def save(handle, count, *arrays):
+            host = _host_of(handle)
             if host.meta is None:  # a compiled run re-used without prepare()
                 raise RuntimeError("Checkpointer.prepare was not called.")
             step = int(np.asarray(count).reshape(-1)[0])
@@ -428,13 +447,16 @@ class Checkpointer(eqx.Module):
             return np.asarray(count, dtype=np.int32)
 
         def write(operands):
-            count, raw = operands
+            handle, count, raw = operands
             return jax.pure_callback(
                 save,
                 jax.ShapeDtypeStruct(count.shape, jnp.int32),
+                handle,
                 count,
                 *raw,
                 vmap_method="broadcast_all",
             )
 
-        return jax.lax.cond(due, write, lambda operands: operands[0], (count, raw))
+        return jax.lax.cond(
+            due, write, lambda operands: operands[1], (self.handle, count, raw)
+        )
