@@ -18,6 +18,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import optax
 from jaxtyping import Array, Bool, Float, PyTree
 
 NONFINITE_MODES = ("error", "skip", "ignore")
@@ -138,7 +139,10 @@ def guarded_update(
         non-finite; the loss was finite but the gradient was not.
     """
     loss_ok = jnp.isfinite(loss)
-    grad_ok = all_finite(grads)
+    # The global norm is NaN/Inf exactly when some entry is (or when it
+    # overflows float32, which no sane update survives either), and the
+    # gradient-clipping step computes the same reduction, so XLA can share it.
+    grad_ok = jnp.isfinite(optax.global_norm(grads))
     ok = loss_ok & grad_ok
     return (
         select_tree(ok, new_policy, policy),

@@ -10,6 +10,7 @@ from ._base import (
     IterationContext as IterationContext,
     ResetContext as ResetContext,
     StepContext as StepContext,
+    grow_records as grow_records,
 )
 from ._empty import EmptyCallback as EmptyCallback
 from ._episode_statistics import (
@@ -52,4 +53,5 @@ __all__ = [
     "ProgressCallbackState",
     "ResetContext",
     "StepContext",
+    "grow_records",
 ]
