@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Key, Scalar
 
-from lerax._checks import check_env_and_policy
+from lerax._checks import check_env_and_policy, plain
 from lerax.buffer import RolloutBuffer
 from lerax.callback import (
     AbstractCallback,
@@ -75,12 +75,20 @@ def check_number(
         high: The upper bound (inclusive), if any.
         low_open: Whether the lower bound is exclusive.
 
+    The message shows the value as a plain number (`got -1.0`), never as an
+    array repr, even though hyperparameters are stored as array leaves.
+
     Raises:
-        ValueError: If the value is NaN or out of range.
+        ValueError: If the value is not a real number, is NaN or is out of range.
     """
     if isinstance(value, jax.core.Tracer) or callable(value):
         return
-    arr = np.asarray(value, dtype=np.float64)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{owner}: {name} must be a real number, got {value!r}."
+        ) from None
     bad = np.isnan(arr).any()
     if low is not None:
         bad |= (arr <= low).any() if low_open else (arr < low).any()
@@ -90,7 +98,7 @@ def check_number(
         lo = "" if low is None else ("(" if low_open else "[") + f"{low}"
         hi = "" if high is None else f"{high}]"
         interval = f"{lo or '(-inf'}, {hi or 'inf)'}"
-        raise ValueError(f"{owner}: {name} must be in {interval}, got {value!r}.")
+        raise ValueError(f"{owner}: {name} must be in {interval}, got {plain(value)}.")
 
 
 class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):

@@ -46,7 +46,8 @@ class ClipAction(AbstractActionWrapper[Any, Float[Array, "..."], Any, None]):
             env: An environment (or wrapper) whose action space is a `Box`.
 
         Raises:
-            ValueError: If `env` is not environment-like or its action space is
+            TypeError: If `env` is not environment-like.
+            ValueError: If its action space is
                 not a `Box`.
         """
         _check_env("ClipAction", env)
@@ -101,7 +102,8 @@ class RescaleAction(AbstractActionWrapper[Any, Float[Array, "..."], Any, None]):
                 inner action shape; strictly greater than `low`.
 
         Raises:
-            ValueError: If `env` is not environment-like, its action space is not
+            TypeError: If `env` is not environment-like.
+            ValueError: If its action space is not
                 a `Box` with finite bounds, `low`/`high` do not match the action
                 shape, or `low >= high` anywhere.
         """

@@ -51,7 +51,8 @@ class TimeLimit(AbstractWrapper[TimeLimitState, Any, Any, Any]):
                 truncated; a positive integer.
 
         Raises:
-            ValueError: If `env` is not environment-like or `max_episode_steps` is
+            TypeError: If `env` is not environment-like.
+            ValueError: If `max_episode_steps` is
                 not a positive integer.
         """
         _check_env("TimeLimit", env)

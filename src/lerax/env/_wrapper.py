@@ -177,12 +177,11 @@ class AbstractRewardWrapper(
 
 
 def _check_env(owner: str, env: Any) -> None:
-    """Raise a `ValueError` naming `owner` unless `env` is environment-like."""
-    if not isinstance(env, AbstractEnvLike):
-        raise ValueError(
-            f"{owner}: env must be a lerax AbstractEnvLike (an environment or a "
-            f"wrapper), got {type(env).__name__}."
-        )
+    """Raise a `TypeError` naming `owner` unless `env` is environment-like."""
+    # Imported here: lerax._checks imports this package's base module.
+    from lerax._checks import check_env
+
+    check_env(owner, env)
 
 
 def _example(space: Any) -> Any:

@@ -143,7 +143,7 @@ def evaluate_policy(
     """
     check_size("evaluate_policy", "num_episodes", num_episodes)
     check_size("evaluate_policy", "max_steps", max_steps)
-    check_env_and_policy(env, policy)
+    check_env_and_policy(env, policy, owner="evaluate_policy")
     return _evaluate(
         env, policy, key, int(num_episodes), bool(deterministic), int(max_steps)
     )
