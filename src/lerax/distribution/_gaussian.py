@@ -84,9 +84,10 @@ class SquashedDiagGaussian(AbstractDistribution[Float[Array, "*shape"]]):
 
     * `log_prob(x)` inverts the squash in a numerically stable form: with
       `a = x - low` and `b = high - x` (exact in floating point near a bound),
-      `z = (log a - log b) / 2` and `log |dx/dz| = log a + log b - log((high - low)
-      / 2)`. `a` and `b` are floored at `eps * (high - low) / 4` (`eps` the dtype's
-      machine epsilon, so only values on a bound are moved), so actions on a bound have a finite density.
+      `z = (log a - log b) / 2` and
+      `log |dx/dz| = log a + log b - log((high - low) / 2)`. `a` and `b` are
+      floored at `eps * (high - low) / 4` (`eps` the dtype's machine epsilon, so
+      only values on a bound move), so actions on a bound have a finite density.
     * `sample_and_log_prob` returns `log_prob` of the sample it returns. A float32
       sample cannot carry the pre-squash value exactly (`tanh(z)` rounds to
       within an ulp of the bound for `|z| > 8` or so), so the density of the
