@@ -38,6 +38,9 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
         max_grad_norm: Maximum gradient norm for gradient clipping.
         normalize_advantages: Whether to normalize advantages.
         learning_rate: RMSprop learning rate, a scalar or an optax schedule.
+        clip_actions: Whether `Box` actions are clipped to the action space's
+            bounds before the environment sees them (the buffer keeps the raw
+            sample).
     """
 
     num_envs: int = eqx.field(static=True)
@@ -49,6 +52,7 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
     max_grad_norm: Float[Array, ""]
     normalize_advantages: bool = eqx.field(static=True)
     learning_rate: Float[Array, ""] | optax.Schedule
+    clip_actions: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -62,6 +66,7 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
         max_grad_norm: float = 0.5,
         normalize_advantages: bool = False,
         learning_rate: optax.ScalarOrSchedule = 7e-4,
+        clip_actions: bool = True,
     ):
         """Configure A2C.
 
@@ -75,6 +80,10 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
             max_grad_norm: Maximum gradient norm, > 0.
             normalize_advantages: Whether to normalize advantages.
             learning_rate: RMSprop learning rate (> 0) or an optax schedule.
+            clip_actions: Clip `Box` actions to the action space's bounds before
+                the environment sees them, storing the raw sample and its
+                log-probability in the buffer (the Stable-Baselines3 default).
+                `False` sends the raw sample.
 
         Raises:
             ValueError: If an argument is out of range (the message names it).
@@ -82,6 +91,7 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
         self.num_envs = num_envs
         self.num_steps = num_steps
         self.normalize_advantages = bool(normalize_advantages)
+        self.clip_actions = bool(clip_actions)
         self.gae_lambda = as_leaf(gae_lambda)
         self.gamma = as_leaf(gamma)
         self.entropy_loss_coefficient = as_leaf(entropy_loss_coefficient)

@@ -126,6 +126,9 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         normalize_advantages: Whether to normalize advantages (per minibatch).
         learning_rate: Learning rate, a scalar or an optax schedule of the
             update count.
+        clip_actions: Whether `Box` actions are clipped to the action space's
+            bounds before the environment sees them (the buffer keeps the raw
+            sample).
     """
 
     num_envs: int = eqx.field(static=True)
@@ -141,6 +144,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     max_grad_norm: Float[Array, ""]
     normalize_advantages: bool = eqx.field(static=True)
     learning_rate: Float[Array, ""] | optax.Schedule
+    clip_actions: bool = eqx.field(static=True)
 
     ppo_loss: ClassVar = staticmethod(_ppo_loss)
     ppo_loss_grad: ClassVar = staticmethod(
@@ -163,6 +167,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         max_grad_norm: float = 0.5,
         normalize_advantages: bool = True,
         learning_rate: optax.ScalarOrSchedule = 3e-4,
+        clip_actions: bool = True,
     ):
         """Configure PPO.
 
@@ -184,6 +189,10 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             normalize_advantages: Whether to normalize advantages.
             learning_rate: Learning rate for the optimizer (> 0), or an optax
                 schedule.
+            clip_actions: Clip `Box` actions to the action space's bounds before
+                the environment sees them, storing the raw sample and its
+                log-probability in the buffer (the Stable-Baselines3 default).
+                `False` sends the raw sample.
 
         Raises:
             ValueError: If an argument is out of range (the message names it).
@@ -194,6 +203,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         self.num_batches = num_batches
         self.clip_value_loss = bool(clip_value_loss)
         self.normalize_advantages = bool(normalize_advantages)
+        self.clip_actions = bool(clip_actions)
         self.gae_lambda = as_leaf(gae_lambda)
         self.gamma = as_leaf(gamma)
         self.clip_coefficient = as_leaf(clip_coefficient)

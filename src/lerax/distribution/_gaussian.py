@@ -36,8 +36,9 @@ def _broadcast(x: Array, shape: tuple[int, ...], *, owner: str, name: str) -> Ar
 class DiagGaussian(AbstractDistraxDistribution[Float[Array, "*shape"]]):
     """A Gaussian with independent coordinates, over an event of any shape.
 
-    Samples are not clipped: for bounded `Box` actions the environment (or a
-    wrapper) clips. The log-density and entropy are sums over the event.
+    Samples are not clipped: for bounded `Box` actions the algorithms clip the
+    copy sent to the environment (`clip_actions`), or a `ClipAction` wrapper does.
+    The log-density and entropy are sums over the event.
 
     Attributes:
         mean: The mean; its shape is the event shape.

@@ -100,7 +100,8 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
     * `MultiBinary(n)`: `Bernoulli` with `n` logits.
     * `Box`: `DiagGaussian` with the actor's output as the mean and a learnable,
       state-independent `log_std` of the action's shape. Samples are not squashed
-      or clipped: the environment clips.
+      or clipped by the policy: `PPO`, `A2C` and `evaluate_policy` clip the copy
+      they send to the environment (`clip_actions=True`, the default).
 
     Action masks (`action_mask=`) are honoured for the discrete kinds. The policy is
     stateless; its state is `NullPolicyState()`.

@@ -141,6 +141,19 @@ class Box(AbstractSpace[Float[Array, "..."], None]):
             return jnp.asarray(False)
         return jnp.all((x >= self.low) & (x <= self.high))
 
+    def clip(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+        """Clip `x` elementwise to `[low, high]`, in the space's dtype.
+
+        Infinite bounds leave their coordinates unchanged.
+
+        Args:
+            x: An array of the space's shape.
+
+        Returns:
+            The nearest element of the space to `x` (coordinatewise).
+        """
+        return jnp.clip(jnp.asarray(x, dtype=self.dtype), self.low, self.high)
+
     def flatten(self, x: Float[Array, "..."]) -> Float[Array, " flat_size"]:
         return jnp.ravel(jnp.asarray(x, dtype=jnp.float32))
 
