@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lerax.env import AbstractEnvLike
+_MAX_SHOWN = 6  # numbers `plain` shows of a larger array
 
 
 def _module_roots(obj: Any) -> set[str]:
@@ -59,6 +59,10 @@ def check_env(owner: str, env: Any) -> None:
     Raises:
         TypeError: If `env` is not an `AbstractEnvLike`.
     """
+    # Imported here so that this module imports nothing from lerax at load time:
+    # the spaces and environments use `plain` and `check_env` themselves.
+    from lerax.env import AbstractEnvLike
+
     if not isinstance(env, AbstractEnvLike):
         raise TypeError(
             f"{owner}: env must be a lerax AbstractEnvLike (an environment or a "
@@ -85,9 +89,20 @@ def check_env_and_policy(env: Any, policy: Any, *, owner: str = "learn") -> None
         policy_space = getattr(policy, which, None)
         if policy_space != env_space:
             raise ValueError(
-                f"{owner}: policy.{which} is {policy_space!r} but env.{which} is "
-                f"{env_space!r}: build the policy from this env."
+                f"{owner}: policy.{which} is {_describe_space(policy_space)} but "
+                f"env.{which} is {_describe_space(env_space)}: build the policy "
+                "from this env."
             )
+
+
+def _describe_space(space: Any) -> str:
+    """A space's repr, with the bounds of a `Box` (its repr leaves them out)."""
+    from lerax.space import Box
+
+    if isinstance(space, Box):
+        inner = repr(space)[:-1]
+        return f"{inner}, low={plain(space.low)}, high={plain(space.high)})"
+    return repr(space)
 
 
 def plain(value: Any) -> str:
@@ -100,8 +115,9 @@ def plain(value: Any) -> str:
         value: A Python number, a NumPy or JAX scalar or array, or anything else.
 
     Returns:
-        A short string: a number, a list of numbers, or `repr(value)` for values
-        that are not numeric.
+        A short string: a number, a list of numbers (the first few, then the
+        count, for a large array), or `repr(value)` for values that are not
+        numeric.
     """
     if isinstance(value, (bool, str)) or value is None:
         return repr(value)
@@ -113,6 +129,10 @@ def plain(value: Any) -> str:
         return repr(value)
     if arr.ndim == 0:
         return repr(arr.item())
+    flat = arr.reshape(-1)
+    if flat.size > _MAX_SHOWN:
+        head = ", ".join(repr(v) for v in flat[:_MAX_SHOWN].tolist())
+        return f"[{head}, ... ({flat.size} values)]"
     return repr(arr.tolist())
 
 

@@ -9,6 +9,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key
 
+from lerax._checks import plain
 from lerax.space import AbstractSpace
 
 from ._base import AbstractEnvLike, AbstractEnvLikeState, StateType
@@ -63,12 +64,12 @@ class TimeLimit(AbstractWrapper[TimeLimitState, Any, Any, Any]):
         except TypeError:
             raise ValueError(
                 "TimeLimit: max_episode_steps must be a positive integer, got "
-                f"max_episode_steps={max_episode_steps!r}."
+                f"max_episode_steps={plain(max_episode_steps)}."
             ) from None
         if steps < 1:
             raise ValueError(
                 "TimeLimit: max_episode_steps must be a positive integer, got "
-                f"max_episode_steps={max_episode_steps!r}."
+                f"max_episode_steps={plain(max_episode_steps)}."
             )
         self.env = env
         self.max_episode_steps = steps

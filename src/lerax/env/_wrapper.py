@@ -7,6 +7,7 @@ import jax
 from equinox import AbstractVar
 from jaxtyping import Array, Bool, Float, Key
 
+from lerax._checks import check_env
 from lerax.space import AbstractSpace
 
 from ._base import AbstractEnvLike, ActType, MaskType, ObsType, StateType
@@ -178,9 +179,6 @@ class AbstractRewardWrapper(
 
 def _check_env(owner: str, env: Any) -> None:
     """Raise a `TypeError` naming `owner` unless `env` is environment-like."""
-    # Imported here: lerax._checks imports this package's base module.
-    from lerax._checks import check_env
-
     check_env(owner, env)
 
 

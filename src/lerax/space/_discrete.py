@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key
 
+from lerax._checks import plain
+
 from ._base import AbstractSpace
 
 
@@ -58,7 +60,9 @@ class Discrete(AbstractSpace[Int[Array, ""], Bool[Array, " n"]]):
             ValueError: If `n` is not a positive integer.
         """
         if isinstance(n, bool) or int(n) != n or n <= 0:
-            raise ValueError(f"Discrete: n must be a positive integer, got n={n!r}.")
+            raise ValueError(
+                f"Discrete: n must be a positive integer, got n={plain(n)}."
+            )
         self.n = int(n)
 
     @property

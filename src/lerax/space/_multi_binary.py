@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key
 
+from lerax._checks import plain
+
 from ._base import AbstractSpace
 from ._discrete import _masked_uniform_logits, _uniform_if_nothing_allowed
 
@@ -35,7 +37,9 @@ class MultiBinary(AbstractSpace[Int[Array, " n"], Bool[Array, "n 2"]]):
             ValueError: If `n` is not a positive integer.
         """
         if isinstance(n, bool) or int(n) != n or n <= 0:
-            raise ValueError(f"MultiBinary: n must be a positive integer, got n={n!r}.")
+            raise ValueError(
+                f"MultiBinary: n must be a positive integer, got n={plain(n)}."
+            )
         self.n = int(n)
 
     @property
