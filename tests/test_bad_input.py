@@ -131,6 +131,12 @@ ROWS = [
         lambda c: Box(0.0, 1.0, dtype=jnp.int32),
     ),
     Row(
+        "box-no-finite-value",
+        ValueError,
+        r"Box: high is -inf at index \(1,\)",
+        lambda c: Box([0.0, -np.inf], [1.0, -np.inf]),
+    ),
+    Row(
         "box-nan-bound", ValueError, r"Box: low contains NaN", lambda c: Box(np.nan, 1)
     ),
     Row("discrete-zero", ValueError, r"Discrete: n .* got n=0", lambda c: Discrete(0)),
