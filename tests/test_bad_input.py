@@ -494,3 +494,17 @@ def test_bad_input_raises_a_clear_error_naming_the_culprit(row, ctx):
     # here would mean the mistake escaped from inside a compiled program.
     assert not isinstance(info.value, RuntimeError)
     assert "Array(" not in str(info.value)
+
+
+def test_a_real_gymnasium_env_gets_the_same_type_error_everywhere(ctx):
+    gymnasium = pytest.importorskip("gymnasium")
+    env = gymnasium.make("CartPole-v1")
+    calls = [
+        lambda: MLPActorCriticPolicy(env=env, key=jax.random.key(0)),
+        lambda: TimeLimit(env, 5),
+        lambda: _small_ppo().learn(env, ctx.policy, 8, key=jax.random.key(0)),
+        lambda: evaluate_policy(env, ctx.policy, key=jax.random.key(0)),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match="GymnasiumToLeraxEnv"):
+            call()
