@@ -75,20 +75,14 @@ def check_number(
         high: The upper bound (inclusive), if any.
         low_open: Whether the lower bound is exclusive.
 
-    The message shows the value as a plain number (`got -1.0`), never as an
-    array repr, even though hyperparameters are stored as array leaves.
-
     Raises:
-        ValueError: If the value is not a real number, is NaN or is out of range.
+        ValueError: If the value is NaN or out of range. The message shows the
+            value as a plain number (`got -1.0`), never as an array repr, though
+            hyperparameters are stored as array leaves.
     """
     if isinstance(value, jax.core.Tracer) or callable(value):
         return
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{owner}: {name} must be a real number, got {value!r}."
-        ) from None
+    arr = np.asarray(value, dtype=np.float64)
     bad = np.isnan(arr).any()
     if low is not None:
         bad |= (arr <= low).any() if low_open else (arr < low).any()
