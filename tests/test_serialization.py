@@ -220,7 +220,7 @@ def test_observation_size_mismatch_names_the_shapes(saved):
 def test_a_file_of_another_class_is_rejected(tmp_path):
     mlp = eqx.nn.MLP(3, 2, WIDTH, 2, key=jax.random.key(0))
     serialization.save_module(mlp, tmp_path / "mlp")
-    with pytest.raises(ValueError, match="class: file has MLP"):
+    with pytest.raises(ValueError, match="class: file has equinox.nn.MLP"):
         MLPActorCriticPolicy.deserialize(
             tmp_path / "mlp", key=jax.random.key(0), **_kwargs()
         )
@@ -380,3 +380,94 @@ def test_failed_first_save_leaves_nothing_behind(policy, tmp_path, monkeypatch):
 def test_saving_into_a_missing_folder_is_a_clear_error(policy, tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         policy.serialize(tmp_path / "no-such-folder" / "model")
+
+
+# ----------------------------------------------------------------------------------
+# Identities: lambdas and local functions are refused, classes carry their module
+
+
+def _named_tanh(x):
+    return jnp.tanh(x)
+
+
+def _local_activation():
+    def act(x):
+        return jax.nn.relu(x)
+
+    return act
+
+
+@pytest.mark.parametrize(
+    "activation, what",
+    [
+        (lambda x: jnp.tanh(x), "a lambda"),
+        (_local_activation(), "a local function"),
+    ],
+    ids=["lambda", "closure"],
+)
+def test_lambdas_and_local_functions_are_refused_naming_the_field(
+    activation, what, tmp_path
+):
+    policy = MLPActorCriticPolicy(
+        key=jax.random.key(0), activation=activation, **_kwargs()
+    )
+    pattern = rf"actor\.activation: {what} .*named module-level function"
+    with pytest.raises(ValueError, match=pattern):
+        policy.serialize(tmp_path / "p")
+    assert not os.listdir(tmp_path)  # nothing was written
+    # Nor does a lambda skeleton load a file saved with a named function.
+    named = MLPActorCriticPolicy(
+        key=jax.random.key(0), activation=_named_tanh, **_kwargs()
+    )
+    named.serialize(tmp_path / "p")
+    with pytest.raises(ValueError, match=pattern):
+        MLPActorCriticPolicy.deserialize(
+            tmp_path / "p", key=jax.random.key(0), activation=activation, **_kwargs()
+        )
+
+
+def test_the_issue_case_tanh_lambda_never_loads_into_a_relu_lambda(tmp_path):
+    saved_with = MLPActorCriticPolicy(
+        key=jax.random.key(0), activation=lambda x: jnp.tanh(x), **_kwargs()
+    )
+    with pytest.raises(ValueError, match="lambda"):
+        saved_with.serialize(tmp_path / "p")
+    # Named functions are told apart by name, so the mix-up is reported.
+    MLPActorCriticPolicy(
+        key=jax.random.key(0), activation=_named_tanh, **_kwargs()
+    ).serialize(tmp_path / "p")
+    with pytest.raises(ValueError, match="activation: file has .*_named_tanh"):
+        MLPActorCriticPolicy.deserialize(
+            tmp_path / "p", key=jax.random.key(0), activation=jax.nn.relu, **_kwargs()
+        )
+
+
+class Net(eqx.Module):
+    weight: jax.Array
+
+
+class _OtherNet(eqx.Module):
+    weight: jax.Array
+
+
+# The same qualified name as `Net`, in another package.
+_OtherNet.__qualname__ = "Net"
+_OtherNet.__module__ = "someone_elses_package.models"
+
+
+def test_class_identity_includes_the_public_module(tmp_path):
+    serialization.save_module(Net(jnp.ones(3)), tmp_path / "net")
+    with pytest.raises(
+        ValueError,
+        match=r"class: file has tests?\.?\w*\.?Net, skeleton is "
+        r"someone_elses_package\.models\.Net",
+    ):
+        serialization.load_module(tmp_path / "net", _OtherNet(jnp.zeros(3)))
+    # Private submodules are left out: lerax classes are named by their package.
+    header = serialization._read_file(
+        serialization.resolve_load_path(tmp_path / "net")
+    )[0]
+    assert header.endswith(".Net") and "._" not in header
+    assert serialization._class_name(
+        MLPActorCriticPolicy(key=jax.random.key(0), **_kwargs())
+    ) == ("lerax.policy.MLPActorCriticPolicy")

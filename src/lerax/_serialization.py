@@ -13,8 +13,23 @@ The structure is a list of `(path, description)` entries produced by walking the
 module: the class and every node's type, every static field's value (callables by
 `module.qualname`, never by a memory address), and every leaf's dtype and shape.
 Leaf *values* are not part of it. The fingerprint is the SHA-256 of the class's
-qualified name and those entries, so two modules share a fingerprint exactly
-when their skeletons are interchangeable. Keeping the entries in the header lets
+identity and those entries, so two modules share a fingerprint exactly when
+their skeletons are interchangeable.
+
+Identity rules:
+
+- A class is `public_module.qualname`, where `public_module` is its module cut
+  before the first private (`_name`) component: `lerax.policy._mlp` gives
+  `lerax.policy.MLPActorCriticPolicy`. So a class of the same name in another
+  package (or in `__main__`) is a different class, while moving a class between
+  private modules of one package does not invalidate saved files.
+- A callable is `module.qualname` (a lambda bound to exactly one module global,
+  like `_identity = lambda x: x`, is `module.global_name`). Other lambdas and
+  functions defined inside other functions (`<lambda>` or `<locals>` in the
+  qualified name) are refused: every
+  lambda of a module has the same name, so a file saved with
+  `lambda x: jnp.tanh(x)` would otherwise load into a skeleton built with
+  `lambda x: jax.nn.relu(x)`. Keeping the entries in the header lets
 a mismatch be reported as "this path differs: file has X, skeleton has Y".
 """
 
@@ -31,6 +46,7 @@ import re
 import secrets
 import stat
 import struct
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +57,7 @@ import numpy as np
 
 __all__ = [
     "SUFFIX",
+    "UnstableIdentityError",
     "fingerprint",
     "load_module",
     "resolve_load_path",
@@ -52,7 +69,8 @@ ModuleType = TypeVar("ModuleType", bound=eqx.Module)
 
 SUFFIX = ".eqx"
 MAGIC = b"LERAX\x00"
-VERSION = 1
+# Version 2: class identities include the (public) module; lambdas are refused.
+VERSION = 2
 _PREFIX = struct.Struct(">6sH32sI")  # magic, version, fingerprint, header length
 _MAX_REPORTED_DIFFERENCES = 8
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
@@ -60,6 +78,30 @@ _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 # --------------------------------------------------------------------------------
 # Structure and fingerprint
+
+
+class UnstableIdentityError(ValueError):
+    """A static value has no identity that survives a new process (a lambda)."""
+
+
+def _public_module(module: str) -> str:
+    parts = module.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            return ".".join(parts[:i]) or module
+    return module
+
+
+def _type_name(cls: type) -> str:
+    """A class's identity: its public module and qualified name."""
+    return f"{_public_module(cls.__module__)}.{cls.__qualname__}"
+
+
+def _global_name(fn: Any, module: str) -> str | None:
+    """The name under which `fn` is a global of `module`, if exactly one."""
+    namespace = getattr(sys.modules.get(module), "__dict__", {})
+    names = [name for name, value in namespace.items() if value is fn]
+    return names[0] if len(names) == 1 else None
 
 
 def _callable_name(fn: Any) -> str:
@@ -73,6 +115,19 @@ def _callable_name(fn: Any) -> str:
     module = getattr(fn, "__module__", None)
     qualname = getattr(fn, "__qualname__", None)
     if isinstance(module, str) and isinstance(qualname, str):
+        if qualname == "<lambda>":
+            # A lambda bound to a module global (`_identity = lambda x: x`) is
+            # identified by that global's name.
+            qualname = _global_name(fn, module) or qualname
+        if "<lambda>" in qualname or "<locals>" in qualname:
+            kind = "a lambda" if qualname.endswith("<lambda>") else "a local function"
+            raise UnstableIdentityError(
+                f"{kind} ({module}.{qualname}) cannot be fingerprinted: its name "
+                "does not identify it (two different lambdas share it), so a file "
+                "saved with one could load into a skeleton built with another. Use "
+                "a named module-level function instead (for example jax.nn.relu, "
+                "or a `def` at the top level of your module)."
+            )
         return f"{module}.{qualname}"
     return _ADDRESS.sub("", repr(fn))
 
@@ -89,7 +144,7 @@ def _static_repr(value: Any) -> str:
             digest = "abstract"
         return f"array {_array_repr(value)} sha256:{digest}"
     if isinstance(value, enum.Enum):
-        return f"{type(value).__qualname__}.{value.name}"
+        return f"{_type_name(type(value))}.{value.name}"
     if isinstance(value, tuple):
         inner = ", ".join(_static_repr(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
@@ -101,7 +156,7 @@ def _static_repr(value: Any) -> str:
     if isinstance(value, np.dtype):
         return f"dtype({value.name})"
     if isinstance(value, type):
-        return f"{value.__module__}.{value.__qualname__}"
+        return _type_name(value)
     if callable(value):
         return _callable_name(value)
     return _ADDRESS.sub("", repr(value))
@@ -128,6 +183,10 @@ def structure_entries(module: Any) -> list[tuple[str, str]]:
 
     Returns:
         The entries, in a deterministic order.
+
+    Raises:
+        UnstableIdentityError: (a `ValueError`) If a static field or an opaque
+            leaf is a lambda or a local function; the message names its path.
     """
     entries: list[tuple[str, str]] = []
 
@@ -137,13 +196,16 @@ def structure_entries(module: Any) -> list[tuple[str, str]]:
     def visit(path: str, x: Any) -> None:
         where = path or "<root>"
         if isinstance(x, eqx.Module):
-            entries.append((where, f"module {type(x).__qualname__}"))
+            entries.append((where, f"module {_type_name(type(x))}"))
             for field in dataclasses.fields(x):
                 value = getattr(x, field.name, None)
                 if field.metadata.get("static", False):
-                    entries.append(
-                        (child(path, field.name), f"static {_static_repr(value)}")
-                    )
+                    name = child(path, field.name)
+                    try:
+                        desc = _static_repr(value)
+                    except UnstableIdentityError as err:
+                        raise UnstableIdentityError(f"{name}: {err}") from None
+                    entries.append((name, f"static {desc}"))
                 else:
                     visit(child(path, field.name), value)
         elif _is_array(x):
@@ -167,11 +229,15 @@ def structure_entries(module: Any) -> list[tuple[str, str]]:
             )
             if len(keyed) == 1 and keyed[0][1] is x:
                 if callable(x):
-                    entries.append((where, f"callable {_callable_name(x)}"))
+                    try:
+                        desc = _callable_name(x)
+                    except UnstableIdentityError as err:
+                        raise UnstableIdentityError(f"{where}: {err}") from None
+                    entries.append((where, f"callable {desc}"))
                 else:
-                    entries.append((where, f"object {type(x).__qualname__}"))
+                    entries.append((where, f"object {_type_name(type(x))}"))
                 return
-            entries.append((where, f"node {type(x).__qualname__}"))
+            entries.append((where, f"node {_type_name(type(x))}"))
             for key_path, v in keyed:
                 visit(path + jax.tree_util.keystr(key_path), v)
 
@@ -180,7 +246,7 @@ def structure_entries(module: Any) -> list[tuple[str, str]]:
 
 
 def _class_name(module: Any) -> str:
-    return type(module).__qualname__
+    return _type_name(type(module))
 
 
 def _fingerprint_of(class_name: str, entries: Sequence[Sequence[str]]) -> bytes:
@@ -199,7 +265,11 @@ def fingerprint(module: Any) -> bytes:
         module: An Equinox module (concrete or an `eqx.filter_eval_shape` skeleton).
 
     Returns:
-        The SHA-256 digest of the class's qualified name and `structure_entries`.
+        The SHA-256 digest of the class's identity and `structure_entries`.
+
+    Raises:
+        UnstableIdentityError: (a `ValueError`) If the module holds a lambda or a
+            local function (see the module docstring).
     """
     return _fingerprint_of(_class_name(module), structure_entries(module))
 
@@ -268,6 +338,8 @@ def save_module(module: eqx.Module, path: str | os.PathLike) -> Path:
 
     Raises:
         FileNotFoundError: If the folder of `path` does not exist.
+        UnstableIdentityError: (a `ValueError`) If the module holds a lambda or a
+            local function, whose identity a file cannot record.
     """
     path = _save_path(path)
     if not path.parent.is_dir():
@@ -424,7 +496,7 @@ def load_module(path: str | os.PathLike, skeleton: ModuleType) -> ModuleType:
         FileNotFoundError: If the file does not exist.
         ValueError: If the file is not a lerax model file, is truncated or
             corrupted, or was saved from a different structure (the message lists
-            what differs).
+            what differs), or if the skeleton holds a lambda or a local function.
     """
     path = resolve_load_path(path)
     file_class, file_entries, file_fp, data = _read_file(path)

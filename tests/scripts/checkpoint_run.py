@@ -18,7 +18,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from helpers import ChainEnv  # noqa: E402
-
 from lerax.algorithm import PPO  # noqa: E402
 from lerax.callback import AbstractIterationCallback, EmptyCallbackState  # noqa: E402
 from lerax.checkpoint import Checkpointer  # noqa: E402

@@ -41,6 +41,9 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
         learning_rate: RMSprop learning rate, a scalar or an optax schedule.
         on_nonfinite: What a NaN/Inf in observations, rewards, the loss or the
             gradient does: "error", "skip" or "ignore" (as for `PPO`).
+        clip_actions: Whether `Box` actions are clipped to the action space's
+            bounds before the environment sees them (the buffer keeps the raw
+            sample).
     """
 
     num_envs: int = eqx.field(static=True)
@@ -53,6 +56,7 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
     normalize_advantages: bool = eqx.field(static=True)
     learning_rate: Float[Array, ""] | optax.Schedule
     on_nonfinite: str = eqx.field(static=True)
+    clip_actions: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -67,6 +71,7 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
         normalize_advantages: bool = False,
         learning_rate: optax.ScalarOrSchedule = 7e-4,
         on_nonfinite: str = "error",
+        clip_actions: bool = True,
     ):
         """Configure A2C.
 
@@ -82,6 +87,10 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
             learning_rate: RMSprop learning rate (> 0) or an optax schedule.
             on_nonfinite: "error" (default), "skip" or "ignore": what a NaN or
                 Inf in training does (see `PPO`).
+            clip_actions: Clip `Box` actions to the action space's bounds before
+                the environment sees them, storing the raw sample and its
+                log-probability in the buffer (the Stable-Baselines3 default).
+                `False` sends the raw sample.
 
         Raises:
             ValueError: If an argument is out of range (the message names it).
@@ -89,6 +98,7 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
         self.num_envs = num_envs
         self.num_steps = num_steps
         self.normalize_advantages = bool(normalize_advantages)
+        self.clip_actions = bool(clip_actions)
         self.gae_lambda = as_leaf(gae_lambda)
         self.gamma = as_leaf(gamma)
         self.entropy_loss_coefficient = as_leaf(entropy_loss_coefficient)

@@ -10,6 +10,7 @@ from jaxtyping import Array, ArrayLike, Float, Key
 from lerax.buffer import RolloutBuffer
 from lerax.callback import AbstractCallback, StepContext
 from lerax.env import AbstractEnvLike
+from lerax.env._action_wrappers import clip_to_action_space
 
 from ._base import PolicyType
 from ._on_policy import AbstractOnPolicyAlgorithm
@@ -27,11 +28,15 @@ def actor_critic_step(
     *,
     key: Key[Array, ""],
     callback: AbstractCallback,
+    clip_actions: bool = True,
 ) -> tuple[OnPolicyStepState, RolloutBuffer]:
     """One step of one environment under an actor-critic policy, with auto-reset.
 
     The buffer entry keeps the pre-reset next observation (and policy state), so
     post-collection can bootstrap a truncated episode from its true final state.
+    It also keeps the raw sampled action and its log-probability; with
+    `clip_actions` only the copy sent to the environment (and shown to the
+    callback) is clipped to a `Box` action space's bounds.
 
     Args:
         env: The environment.
@@ -39,6 +44,8 @@ def actor_critic_step(
         state: The step state of this environment.
         key: A JAX PRNG key.
         callback: The callback.
+        clip_actions: Whether to clip `Box` actions to the bounds before the
+            environment sees them.
 
     Returns:
         The next step state and the buffer entry of this step.
@@ -50,8 +57,11 @@ def actor_critic_step(
     policy_state, action, value, log_prob = policy.action_and_value(
         state.policy_state, state.observation, key=action_key, action_mask=action_mask
     )
+    env_action = (
+        clip_to_action_space(env.action_space, action) if clip_actions else action
+    )
     env_state, observation, reward, terminated, truncated, _ = env.step(
-        state.env_state, action, key=env_key
+        state.env_state, env_action, key=env_key
     )
     reward = jnp.asarray(reward, jnp.float32)
     terminated = jnp.asarray(terminated, bool)
@@ -63,7 +73,7 @@ def actor_critic_step(
         StepContext(
             state=state.callback_state,
             observation=state.observation,
-            action=action,
+            action=env_action,
             reward=reward,
             terminated=terminated,
             truncated=truncated,
@@ -185,9 +195,13 @@ class AbstractActorCriticAlgorithm(AbstractOnPolicyAlgorithm[PolicyType]):
 
     Attributes:
         gae_lambda: The GAE lambda, in [0, 1].
+        clip_actions: Whether `Box` actions are clipped to the action space's
+            bounds before the environment sees them (the buffer keeps the raw
+            sample and its log-probability, as Stable-Baselines3 does).
     """
 
     gae_lambda: eqx.AbstractVar[Float[Array, ""]]
+    clip_actions: eqx.AbstractVar[bool]
 
     def per_step(self, step_state: OnPolicyStepState) -> OnPolicyStepState:
         """No per-step bookkeeping.
@@ -232,7 +246,14 @@ class AbstractActorCriticAlgorithm(AbstractOnPolicyAlgorithm[PolicyType]):
         Returns:
             The new step state and the buffer entry of this step.
         """
-        return actor_critic_step(env, policy, state, key=key, callback=callback)
+        return actor_critic_step(
+            env,
+            policy,
+            state,
+            key=key,
+            callback=callback,
+            clip_actions=self.clip_actions,
+        )
 
     def post_collect(
         self,

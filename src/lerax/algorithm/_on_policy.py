@@ -20,7 +20,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Key, Scalar
 
-from lerax._checks import check_env_and_policy, check_size
+from lerax._checks import check_env_and_policy, check_size, plain
 from lerax._serialization import structure_entries
 from lerax.buffer import RolloutBuffer
 from lerax.callback import (
@@ -86,7 +86,9 @@ def check_number(
         low_open: Whether the lower bound is exclusive.
 
     Raises:
-        ValueError: If the value is NaN or out of range.
+        ValueError: If the value is NaN or out of range. The message shows the
+            value as a plain number (`got -1.0`), never as an array repr, though
+            hyperparameters are stored as array leaves.
     """
     if isinstance(value, jax.core.Tracer) or callable(value):
         return
@@ -100,7 +102,7 @@ def check_number(
         lo = "" if low is None else ("(" if low_open else "[") + f"{low}"
         hi = "" if high is None else f"{high}]"
         interval = f"{lo or '(-inf'}, {hi or 'inf)'}"
-        raise ValueError(f"{owner}: {name} must be in {interval}, got {value!r}.")
+        raise ValueError(f"{owner}: {name} must be in {interval}, got {plain(value)}.")
 
 
 class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):

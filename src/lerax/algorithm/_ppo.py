@@ -138,6 +138,9 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         on_nonfinite: What a NaN/Inf in observations, rewards, the loss or the
             gradient does: "error" (stop and raise `NonFiniteError`), "skip"
             (skip the update and count it in the log) or "ignore" (no checks).
+        clip_actions: Whether `Box` actions are clipped to the action space's
+            bounds before the environment sees them (the buffer keeps the raw
+            sample).
     """
 
     num_envs: int = eqx.field(static=True)
@@ -154,6 +157,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     normalize_advantages: bool = eqx.field(static=True)
     learning_rate: Float[Array, ""] | optax.Schedule
     on_nonfinite: str = eqx.field(static=True)
+    clip_actions: bool = eqx.field(static=True)
 
     ppo_loss: ClassVar = staticmethod(_ppo_loss)
     ppo_loss_grad: ClassVar = staticmethod(
@@ -177,6 +181,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         normalize_advantages: bool = True,
         learning_rate: optax.ScalarOrSchedule = 3e-4,
         on_nonfinite: str = "error",
+        clip_actions: bool = True,
     ):
         """Configure PPO.
 
@@ -203,6 +208,10 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                 `NonFiniteError` naming it and the iteration; "skip": the bad
                 update is skipped and counted (`nonfinite_loss`,
                 `nonfinite_gradient` in the log); "ignore": no checks.
+            clip_actions: Clip `Box` actions to the action space's bounds before
+                the environment sees them, storing the raw sample and its
+                log-probability in the buffer (the Stable-Baselines3 default).
+                `False` sends the raw sample.
 
         Raises:
             ValueError: If an argument is out of range (the message names it).
@@ -213,6 +222,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         self.num_batches = num_batches
         self.clip_value_loss = bool(clip_value_loss)
         self.normalize_advantages = bool(normalize_advantages)
+        self.clip_actions = bool(clip_actions)
         self.gae_lambda = as_leaf(gae_lambda)
         self.gamma = as_leaf(gamma)
         self.clip_coefficient = as_leaf(clip_coefficient)

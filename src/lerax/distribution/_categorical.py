@@ -70,6 +70,9 @@ class MultiCategorical(AbstractDistraxDistribution[Int[Array, " k"]]):
     `MultiDiscrete`: a flat boolean array of length `sum(nvec)`. Internally the
     logits are padded to a `(k, max(nvec))` table whose padding is masked out, so
     the whole thing is a single distrax categorical with an independent batch axis.
+    An entry whose mask allows none of its choices is uniform over its own
+    `nvec[i]` choices (as `Categorical` is when everything is masked), so a sample
+    always lies in the action space.
 
     Attributes:
         logits: The padded, masked logits, shape `(k, max(nvec))`.
@@ -114,9 +117,6 @@ class MultiCategorical(AbstractDistraxDistribution[Int[Array, " k"]]):
                 f"expected ({total},) = (sum(nvec),) for nvec={list(nvec)}."
             )
         fill = masked_logit(logits_flat.dtype)
-        if mask is not None:
-            mask = as_mask(mask, (total,), owner="MultiCategorical")
-            logits_flat = jnp.where(mask, logits_flat, fill)
         # Static gather indices: row i takes its nvec[i] logits, then padding.
         width = max(nvec)
         starts = np.cumsum((0,) + nvec[:-1])
@@ -125,7 +125,17 @@ class MultiCategorical(AbstractDistraxDistribution[Int[Array, " k"]]):
         for i, (start, n) in enumerate(zip(starts, nvec, strict=True)):
             index[i, :n] = start + np.arange(n)
             valid[i, :n] = True
-        self.logits = jnp.where(valid, logits_flat[index], fill)
+        table = logits_flat[index]
+        if mask is not None:
+            mask = as_mask(mask, (total,), owner="MultiCategorical")
+            allowed = mask[index] & valid
+            # An entry whose mask allows nothing is uniform over its own nvec[i]
+            # choices (as `Categorical` is), never over the padding.
+            nothing_allowed = ~jnp.any(allowed, axis=-1, keepdims=True)
+            table = jnp.where(
+                allowed, table, jnp.where(nothing_allowed, 0.0, fill)
+            ).astype(table.dtype)
+        self.logits = jnp.where(valid, table, fill)
         self.nvec = nvec
 
     def distrax_distribution(self) -> Distribution:

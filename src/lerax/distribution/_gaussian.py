@@ -14,9 +14,13 @@ from ._base import (
 )
 from ._distrax import Distribution, diag_normal, squashed_diag_normal
 
-# How far inside (-1, 1) `SquashedDiagGaussian.log_prob` clips the pre-rescaling
-# value, so that actions on (or rounded onto) the bounds keep a finite density.
-_SQUASH_EPS = 1e-6
+# The smallest distance from a bound, in units of `finfo(dtype).eps * (high - low)`,
+# that `SquashedDiagGaussian.log_prob` uses: an action on (or rounded onto) a bound
+# is treated as this far inside it, so its density stays finite. A squashed sample
+# is `centre + half * tanh(z)` and the last representable `tanh(z)` below 1 is
+# `1 - eps / 2`, so every sample not on a bound is at least this far inside it and
+# is left alone.
+_SQUASH_EPS_UNITS = 0.25
 
 
 def _broadcast(x: Array, shape: tuple[int, ...], *, owner: str, name: str) -> Array:
@@ -32,8 +36,9 @@ def _broadcast(x: Array, shape: tuple[int, ...], *, owner: str, name: str) -> Ar
 class DiagGaussian(AbstractDistraxDistribution[Float[Array, "*shape"]]):
     """A Gaussian with independent coordinates, over an event of any shape.
 
-    Samples are not clipped: for bounded `Box` actions the environment (or a
-    wrapper) clips. The log-density and entropy are sums over the event.
+    Samples are not clipped: for bounded `Box` actions the algorithms clip the
+    copy sent to the environment (`clip_actions`), or a `ClipAction` wrapper does.
+    The log-density and entropy are sums over the event.
 
     Attributes:
         mean: The mean; its shape is the event shape.
@@ -74,15 +79,24 @@ class DiagGaussian(AbstractDistraxDistribution[Float[Array, "*shape"]]):
 class SquashedDiagGaussian(AbstractDistribution[Float[Array, "*shape"]]):
     """A diagonal Gaussian pushed through `tanh` and rescaled to `[low, high]`.
 
-    `x = low + (high - low) * (tanh(z) + 1) / 2` with `z ~ N(mean, exp(log_std)^2)`,
-    built as a distrax `Transformed` distribution with a `Tanh` bijector. Samples
-    always lie within the bounds (float rounding can land exactly on them).
+    `x = low + (high - low) * (tanh(z) + 1) / 2` with `z ~ N(mean, exp(log_std)^2)`.
+    Samples always lie within the bounds (float rounding can land exactly on
+    them).
 
+    * `log_prob(x)` inverts the squash in a numerically stable form: with
+      `a = x - low` and `b = high - x` (exact in floating point near a bound),
+      `z = (log a - log b) / 2` and
+      `log |dx/dz| = log a + log b - log((high - low) / 2)`. `a` and `b` are
+      floored at `eps * (high - low) / 4` (`eps` the dtype's machine epsilon, so
+      only values on a bound move), so actions on a bound have a finite density.
+    * `sample_and_log_prob` returns `log_prob` of the sample it returns. A float32
+      sample cannot carry the pre-squash value exactly (`tanh(z)` rounds to
+      within an ulp of the bound for `|z| > 8` or so), so the density of the
+      pre-squash draw and that of the returned action can differ by a large
+      fraction of a nat when the mean is large. Evaluating the returned action
+      makes `sample_and_log_prob` and `log_prob` agree to float rounding, so
+      PPO's importance ratio starts at exactly 1 on the data it collected.
     * `mode()` is the squashed mean, `low + (high - low) * (tanh(mean) + 1) / 2`.
-    * `log_prob(x)` clips `x` to within a relative `1e-6` of the bounds before
-      inverting `tanh`, so actions on the bounds have a finite density.
-      `sample_and_log_prob` computes the density from the pre-squash sample and
-      needs no clipping: prefer it when sampling.
     * `entropy()` has no closed form; it returns the entropy of the *pre-squash*
       Gaussian `z`, `sum(log_std + 0.5 * log(2 * pi * e))`. That is the usual
       surrogate for an entropy bonus: it rises and falls with `log_std` but is not
@@ -154,18 +168,30 @@ class SquashedDiagGaussian(AbstractDistribution[Float[Array, "*shape"]]):
         return self._distribution().sample(seed=key)
 
     def log_prob(self, x: Float[Array, "*shape"]) -> Float[Array, ""]:
-        """The log-density of `x`, clipped to within `1e-6` of the bounds.
+        """The log-density of `x`, inverted stably (see the class).
 
         Args:
-            x: A value in `[low, high]`.
+            x: A value in `[low, high]`; values on or beyond a bound are treated
+                as `eps * (high - low) / 4` inside it.
 
         Returns:
             A scalar, finite even for `x` on a bound.
         """
-        half = (self.high - self.low) / 2
-        centre = (self.high + self.low) / 2
-        unit = jnp.clip((x - centre) / half, -1 + _SQUASH_EPS, 1 - _SQUASH_EPS)
-        return self._distribution().log_prob(centre + half * unit)
+        x = jnp.asarray(x, self.mean.dtype)
+        floor = _SQUASH_EPS_UNITS * jnp.finfo(self.mean.dtype).eps
+        floor = floor * (self.high - self.low)
+        above_low = jnp.maximum(x - self.low, floor)
+        below_high = jnp.maximum(self.high - x, floor)
+        log_a, log_b = jnp.log(above_low), jnp.log(below_high)
+        z = (log_a - log_b) / 2
+        log_det = log_a + log_b - jnp.log((self.high - self.low) / 2)
+        std = jnp.exp(self.log_std)
+        log_normal = (
+            -0.5 * jnp.square((z - self.mean) / std)
+            - self.log_std
+            - 0.5 * jnp.log(2 * jnp.pi)
+        )
+        return jnp.sum(log_normal - log_det)
 
     def entropy(self) -> Float[Array, ""]:
         """The entropy of the pre-squash Gaussian (a surrogate; see the class).
@@ -188,12 +214,13 @@ class SquashedDiagGaussian(AbstractDistribution[Float[Array, "*shape"]]):
     def sample_and_log_prob(
         self, *, key: Key[Array, ""]
     ) -> tuple[Float[Array, "*shape"], Float[Array, ""]]:
-        """Draw one sample with its log-density, computed before squashing.
+        """Draw one sample with `log_prob` of exactly that sample.
 
         Args:
             key: A JAX PRNG key.
 
         Returns:
-            The sample and its log-density.
+            The sample and its log-density, equal to `log_prob(sample)`.
         """
-        return self._distribution().sample_and_log_prob(seed=key)
+        sample = self.sample(key=key)
+        return sample, self.log_prob(sample)

@@ -14,6 +14,26 @@ from ._base import AbstractEnvLike
 from ._wrapper import AbstractActionWrapper, _check_env
 
 
+def clip_to_action_space(space: Any, action: Any) -> Any:
+    """Clip a `Box` action to the space's bounds; leave other actions unchanged.
+
+    What the algorithms (`clip_actions=True`) and `evaluate_policy`
+    (`clip_actions=True`) do to the copy of a sampled action they send to the
+    environment: a Gaussian policy samples from all of R^n, so the raw sample
+    can leave a bounded `Box`.
+
+    Args:
+        space: The environment's action space.
+        action: An action drawn by the policy.
+
+    Returns:
+        `space.clip(action)` for a `Box`, otherwise `action` itself.
+    """
+    if isinstance(space, Box):
+        return space.clip(action)
+    return action
+
+
 def _require_box(owner: str, env: AbstractEnvLike) -> Box:
     space = env.action_space
     if not isinstance(space, Box):
@@ -46,7 +66,8 @@ class ClipAction(AbstractActionWrapper[Any, Float[Array, "..."], Any, None]):
             env: An environment (or wrapper) whose action space is a `Box`.
 
         Raises:
-            ValueError: If `env` is not environment-like or its action space is
+            TypeError: If `env` is not environment-like.
+            ValueError: If its action space is
                 not a `Box`.
         """
         _check_env("ClipAction", env)
@@ -63,8 +84,7 @@ class ClipAction(AbstractActionWrapper[Any, Float[Array, "..."], Any, None]):
         Returns:
             The action clipped to the inner bounds, in the inner dtype.
         """
-        inner = self.env.action_space
-        return jnp.clip(jnp.asarray(action, dtype=inner.dtype), inner.low, inner.high)
+        return self.env.action_space.clip(action)
 
 
 class RescaleAction(AbstractActionWrapper[Any, Float[Array, "..."], Any, None]):
@@ -101,7 +121,8 @@ class RescaleAction(AbstractActionWrapper[Any, Float[Array, "..."], Any, None]):
                 inner action shape; strictly greater than `low`.
 
         Raises:
-            ValueError: If `env` is not environment-like, its action space is not
+            TypeError: If `env` is not environment-like.
+            ValueError: If its action space is not
                 a `Box` with finite bounds, `low`/`high` do not match the action
                 shape, or `low >= high` anywhere.
         """

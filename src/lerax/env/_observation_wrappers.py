@@ -61,7 +61,7 @@ class FlattenObservation(AbstractObservationWrapper[Any, Any, Float[Array, " n"]
             env: The environment (or wrapper) whose observations to flatten.
 
         Raises:
-            ValueError: If `env` is not environment-like.
+            TypeError: If `env` is not environment-like.
         """
         _check_env("FlattenObservation", env)
         low, high = _flat_bounds(env.observation_space)
@@ -114,7 +114,8 @@ class TransformObservation(AbstractObservationWrapper[Any, Any, Any, Any]):
                 unbounded `Box` of that shape and dtype.
 
         Raises:
-            ValueError: If `env` is not environment-like, `fn` is not callable,
+            TypeError: If `env` is not environment-like.
+            ValueError: If `fn` is not callable,
                 `observation_space` is not a lerax space or does not match `fn`'s
                 output structure and shapes, or it is omitted while `fn` returns
                 something other than one floating array.

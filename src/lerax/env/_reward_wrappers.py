@@ -36,7 +36,8 @@ class TransformReward(AbstractRewardWrapper[Any, Any, Any, Any]):
             fn: A pure, jit-compatible function from a scalar reward to a scalar.
 
         Raises:
-            ValueError: If `env` is not environment-like, `fn` is not callable, or
+            TypeError: If `env` is not environment-like.
+            ValueError: If `fn` is not callable, or
                 `fn` does not return a scalar for a scalar float reward.
         """
         _check_env("TransformReward", env)

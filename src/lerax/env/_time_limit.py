@@ -9,6 +9,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key
 
+from lerax._checks import plain
 from lerax.space import AbstractSpace
 
 from ._base import AbstractEnvLike, AbstractEnvLikeState, StateType
@@ -51,7 +52,8 @@ class TimeLimit(AbstractWrapper[TimeLimitState, Any, Any, Any]):
                 truncated; a positive integer.
 
         Raises:
-            ValueError: If `env` is not environment-like or `max_episode_steps` is
+            TypeError: If `env` is not environment-like.
+            ValueError: If `max_episode_steps` is
                 not a positive integer.
         """
         _check_env("TimeLimit", env)
@@ -62,12 +64,12 @@ class TimeLimit(AbstractWrapper[TimeLimitState, Any, Any, Any]):
         except TypeError:
             raise ValueError(
                 "TimeLimit: max_episode_steps must be a positive integer, got "
-                f"max_episode_steps={max_episode_steps!r}."
+                f"max_episode_steps={plain(max_episode_steps)}."
             ) from None
         if steps < 1:
             raise ValueError(
                 "TimeLimit: max_episode_steps must be a positive integer, got "
-                f"max_episode_steps={max_episode_steps!r}."
+                f"max_episode_steps={plain(max_episode_steps)}."
             )
         self.env = env
         self.max_episode_steps = steps

@@ -7,6 +7,7 @@ import jax
 from equinox import AbstractVar
 from jaxtyping import Array, Bool, Float, Key
 
+from lerax._checks import check_env
 from lerax.space import AbstractSpace
 
 from ._base import AbstractEnvLike, ActType, MaskType, ObsType, StateType
@@ -177,12 +178,8 @@ class AbstractRewardWrapper(
 
 
 def _check_env(owner: str, env: Any) -> None:
-    """Raise a `ValueError` naming `owner` unless `env` is environment-like."""
-    if not isinstance(env, AbstractEnvLike):
-        raise ValueError(
-            f"{owner}: env must be a lerax AbstractEnvLike (an environment or a "
-            f"wrapper), got {type(env).__name__}."
-        )
+    """Raise a `TypeError` naming `owner` unless `env` is environment-like."""
+    check_env(owner, env)
 
 
 def _example(space: Any) -> Any:

@@ -11,6 +11,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, PyTree
 
 from lerax._checks import check_env_and_policy, check_size
 from lerax.env import AbstractEnvLike
+from lerax.env._action_wrappers import clip_to_action_space
 
 
 class EvaluationResult(eqx.Module):
@@ -47,6 +48,7 @@ def _evaluate(
     num_episodes: int,
     deterministic: bool,
     max_steps: int,
+    clip_actions: bool,
 ) -> EvaluationResult:
     def start(episode_key):
         reset_key, policy_key, loop_key = jax.random.split(episode_key, 3)
@@ -70,6 +72,8 @@ def _evaluate(
             key=None if deterministic else action_key,
             action_mask=action_mask,
         )
+        if clip_actions:
+            action = clip_to_action_space(env.action_space, action)
         env_state, observation, reward, terminated, truncated, _ = env.step(
             episode.env_state, action, key=env_key
         )
@@ -112,6 +116,7 @@ def evaluate_policy(
     num_episodes: int = 16,
     deterministic: bool = True,
     max_steps: int = 100_000,
+    clip_actions: bool = True,
 ) -> EvaluationResult:
     """Play `num_episodes` episodes with `policy` and report their returns.
 
@@ -132,6 +137,10 @@ def evaluate_policy(
         max_steps: Stop every episode after this many steps even if the
             environment has not ended it (a guard against environments without a
             time limit); see `EvaluationResult.completed`.
+        clip_actions: Clip `Box` actions to the action space's bounds before
+            the environment sees them, as `PPO` and `A2C` do by default while
+            training (a Gaussian policy's sample, and even its mean, can leave
+            the bounds). Pass the value the policy was trained with.
 
     Returns:
         The per-episode returns, lengths and completion flags.
@@ -143,7 +152,13 @@ def evaluate_policy(
     """
     check_size("evaluate_policy", "num_episodes", num_episodes)
     check_size("evaluate_policy", "max_steps", max_steps)
-    check_env_and_policy(env, policy)
+    check_env_and_policy(env, policy, owner="evaluate_policy")
     return _evaluate(
-        env, policy, key, int(num_episodes), bool(deterministic), int(max_steps)
+        env,
+        policy,
+        key,
+        int(num_episodes),
+        bool(deterministic),
+        int(max_steps),
+        bool(clip_actions),
     )

@@ -96,6 +96,10 @@ class AbstractPolicy(eqx.Module, Generic[StateType, ActType, ObsType, MaskType])
 
         Raises:
             FileNotFoundError: If the folder of `path` does not exist.
+            ValueError: If a static field (such as `activation`) is a lambda or
+                a function defined inside another function: its name does not
+                identify it, so use a named module-level function (`jax.nn.relu`
+                or a top-level `def`).
         """
         save_module(self, path)
 
@@ -122,7 +126,9 @@ class AbstractPolicy(eqx.Module, Generic[StateType, ActType, ObsType, MaskType])
             FileNotFoundError: If the file does not exist.
             ValueError: If the file is not a lerax model, is truncated or corrupted,
                 or if the fingerprint of the skeleton does not match the stored one
-                (the message lists what differs).
+                (the message lists what differs; classes are identified by module
+                and name, so a same-named class elsewhere does not match), or if
+                the skeleton holds a lambda or a local function.
         """
         path = Path(path)
         skeleton = eqx.filter_eval_shape(cls, *args, **kwargs)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Key
 
+from lerax._checks import check_env, plain
 from lerax.distribution import (
     AbstractDistribution,
     Bernoulli,
@@ -99,7 +100,8 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
     * `MultiBinary(n)`: `Bernoulli` with `n` logits.
     * `Box`: `DiagGaussian` with the actor's output as the mean and a learnable,
       state-independent `log_std` of the action's shape. Samples are not squashed
-      or clipped: the environment clips.
+      or clipped by the policy: `PPO`, `A2C` and `evaluate_policy` clip the copy
+      they send to the environment (`clip_actions=True`, the default).
 
     Action masks (`action_mask=`) are honoured for the discrete kinds. The policy is
     stateless; its state is `NullPolicyState()`.
@@ -165,6 +167,8 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
                 otherwise Equinox's default initialisation.
 
         Raises:
+            TypeError: If `env` is not a lerax environment (the message names the
+                adapter for gymnax and Gymnasium environments).
             ValueError: If the spaces are missing, given twice or not lerax spaces;
                 if the action space is not `Discrete`, `MultiDiscrete`,
                 `MultiBinary` or `Box`; or if `width_size`, `depth` or `activation`
@@ -176,11 +180,7 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
                     "MLPActorCriticPolicy: pass either env or observation_space "
                     "and action_space, not both."
                 )
-            if not isinstance(env, AbstractEnvLike):
-                raise ValueError(
-                    f"MLPActorCriticPolicy: env must be a lerax AbstractEnvLike, got "
-                    f"{type(env).__name__}."
-                )
+            check_env("MLPActorCriticPolicy", env)
             observation_space = env.observation_space
             action_space = env.action_space
         for arg, space in (
@@ -203,7 +203,7 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
         ):
             raise ValueError(
                 f"MLPActorCriticPolicy: width_size must be a positive integer, got "
-                f"{width_size!r}."
+                f"{plain(width_size)}."
             )
         if (
             isinstance(depth, bool)
@@ -212,7 +212,7 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
         ):
             raise ValueError(
                 f"MLPActorCriticPolicy: depth must be a non-negative integer, got "
-                f"{depth!r}."
+                f"{plain(depth)}."
             )
         if not callable(activation):
             raise ValueError(

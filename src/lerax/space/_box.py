@@ -51,7 +51,8 @@ class Box(AbstractSpace[Float[Array, "..."], None]):
 
         Raises:
             ValueError: If the shapes of `low`, `high` and `shape` disagree, if a
-                bound is NaN, or if `low > high` anywhere.
+                bound is NaN, if `low > high` anywhere, or if `low` is `+inf` or
+                `high` is `-inf` somewhere (no finite value fits).
         """
         low_np = np.asarray(low, dtype=np.float64)
         high_np = np.asarray(high, dtype=np.float64)
@@ -80,6 +81,17 @@ class Box(AbstractSpace[Float[Array, "..."], None]):
                 f"Box: low > high at index {tuple(int(i) for i in bad)} "
                 f"(low={low_np[tuple(bad)]}, high={high_np[tuple(bad)]})."
             )
+        for arg, arr, bad_value in (
+            ("low", low_np, np.inf),
+            ("high", high_np, -np.inf),
+        ):
+            if (arr == bad_value).any():
+                bad = np.argwhere(arr == bad_value)[0]
+                raise ValueError(
+                    f"Box: {arg} is {bad_value} at index "
+                    f"{tuple(int(i) for i in bad)}, so the box holds no finite "
+                    "value there."
+                )
         if not jnp.issubdtype(dtype, jnp.floating):
             raise ValueError(f"Box: dtype must be floating, got dtype={dtype!r}.")
         self._low = tuple(float(v) for v in low_np.reshape(-1))
@@ -140,6 +152,19 @@ class Box(AbstractSpace[Float[Array, "..."], None]):
         if x.shape != self.shape:
             return jnp.asarray(False)
         return jnp.all((x >= self.low) & (x <= self.high))
+
+    def clip(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+        """Clip `x` elementwise to `[low, high]`, in the space's dtype.
+
+        Infinite bounds leave their coordinates unchanged.
+
+        Args:
+            x: An array of the space's shape.
+
+        Returns:
+            The nearest element of the space to `x` (coordinatewise).
+        """
+        return jnp.clip(jnp.asarray(x, dtype=self.dtype), self.low, self.high)
 
     def flatten(self, x: Float[Array, "..."]) -> Float[Array, " flat_size"]:
         return jnp.ravel(jnp.asarray(x, dtype=jnp.float32))

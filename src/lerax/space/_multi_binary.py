@@ -9,8 +9,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key
 
+from lerax._checks import plain
+
 from ._base import AbstractSpace
-from ._discrete import _masked_uniform_logits
+from ._discrete import _masked_uniform_logits, _uniform_if_nothing_allowed
 
 
 class MultiBinary(AbstractSpace[Int[Array, " n"], Bool[Array, "n 2"]]):
@@ -20,7 +22,7 @@ class MultiBinary(AbstractSpace[Int[Array, " n"], Bool[Array, "n 2"]]):
         n: The number of entries.
 
     Masks are boolean arrays of shape `(n, 2)`: `mask[i, v]` says whether entry `i`
-    may take value `v`.
+    may take value `v` (an entry allowed neither is drawn uniformly).
     """
 
     n: int = eqx.field(static=True)
@@ -35,7 +37,9 @@ class MultiBinary(AbstractSpace[Int[Array, " n"], Bool[Array, "n 2"]]):
             ValueError: If `n` is not a positive integer.
         """
         if isinstance(n, bool) or int(n) != n or n <= 0:
-            raise ValueError(f"MultiBinary: n must be a positive integer, got n={n!r}.")
+            raise ValueError(
+                f"MultiBinary: n must be a positive integer, got n={plain(n)}."
+            )
         self.n = int(n)
 
     @property
@@ -53,7 +57,9 @@ class MultiBinary(AbstractSpace[Int[Array, " n"], Bool[Array, "n 2"]]):
     def sample(
         self, *, key: Key[Array, ""], mask: Bool[Array, "n 2"] | None = None
     ) -> Int[Array, " n"]:
-        logits = _masked_uniform_logits(mask, (self.n, 2))
+        logits = jax.vmap(_uniform_if_nothing_allowed)(
+            _masked_uniform_logits(mask, (self.n, 2), owner="MultiBinary.sample")
+        )
         return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
 
     def contains(self, x: Any) -> Bool[Array, ""]:

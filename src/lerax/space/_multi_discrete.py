@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, Key
 
 from ._base import AbstractSpace
-from ._discrete import _masked_uniform_logits
+from ._discrete import _masked_uniform_logits, _uniform_if_nothing_allowed
 
 
 class MultiDiscrete(AbstractSpace[Int[Array, " k"], Bool[Array, " total"]]):
@@ -22,7 +22,8 @@ class MultiDiscrete(AbstractSpace[Int[Array, " k"], Bool[Array, " total"]]):
         nvec: The number of choices of each entry.
 
     Masks are flat boolean arrays of length `sum(nvec)`: the choices of entry 0,
-    then those of entry 1, and so on.
+    then those of entry 1, and so on. An entry whose mask allows none of its
+    choices is drawn uniformly over its own `nvec[i]` choices.
     """
 
     nvec: tuple[int, ...] = eqx.field(static=True)
@@ -60,11 +61,13 @@ class MultiDiscrete(AbstractSpace[Int[Array, " k"], Bool[Array, " total"]]):
     def sample(
         self, *, key: Key[Array, ""], mask: Bool[Array, " total"] | None = None
     ) -> Int[Array, " k"]:
-        logits = _masked_uniform_logits(mask, (self.flat_size,))
+        logits = _masked_uniform_logits(
+            mask, (self.flat_size,), owner="MultiDiscrete.sample"
+        )
         keys = jax.random.split(key, len(self.nvec))
         bounds = np.cumsum((0,) + self.nvec)
         parts = [
-            jax.random.categorical(k, logits[lo:hi])
+            jax.random.categorical(k, _uniform_if_nothing_allowed(logits[lo:hi]))
             for k, lo, hi in zip(keys, bounds[:-1], bounds[1:], strict=True)
         ]
         return jnp.stack(parts).astype(jnp.int32)
