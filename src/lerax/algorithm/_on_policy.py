@@ -250,7 +250,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             total_timesteps, (int, np.integer)
         ):
             raise ValueError(
-                f"total_timesteps must be a Python int, got {total_timesteps!r}."
+                "total_timesteps must be a Python int, got "
+                f"{plain(total_timesteps)}."
             )
         per_iteration = self.num_envs * self.num_steps
         if total_timesteps < per_iteration:

@@ -58,7 +58,8 @@ class StepContext(eqx.Module):
     Attributes:
         state: This environment's callback step state before the step.
         observation: The observation the action was chosen from.
-        action: The action taken.
+        action: The action the environment received (with `clip_actions`, a
+            `Box` action clipped to the space's bounds).
         reward: The reward received.
         terminated: Whether the episode terminated with this step.
         truncated: Whether the episode was truncated with this step.
