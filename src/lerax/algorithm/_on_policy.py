@@ -250,8 +250,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             total_timesteps, (int, np.integer)
         ):
             raise ValueError(
-                "total_timesteps must be a Python int, got "
-                f"{plain(total_timesteps)}."
+                f"total_timesteps must be a Python int, got {plain(total_timesteps)}."
             )
         per_iteration = self.num_envs * self.num_steps
         if total_timesteps < per_iteration:
