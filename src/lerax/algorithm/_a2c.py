@@ -17,6 +17,7 @@ from ._actor_critic import (
     explained_variance,
 )
 from ._base import PolicyType
+from ._learning_rate import learning_rate_in_use
 from ._on_policy import as_leaf, check_number
 
 
@@ -135,8 +136,8 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
             key: Unused.
 
         Returns:
-            The updated policy and optimizer state, and a log of the losses and
-            the explained variance.
+            The updated policy and optimizer state, and a log of the losses,
+            the explained variance and the learning rate used.
         """
         flat = buffer.without_next().flatten()
 
@@ -167,5 +168,6 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
         params = eqx.filter(policy, eqx.is_inexact_array)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
+        log["learning_rate"] = learning_rate_in_use(self.learning_rate, opt_state)
         log = {k: jnp.asarray(v) for k, v in log.items()}
         return eqx.apply_updates(policy, updates), opt_state, log

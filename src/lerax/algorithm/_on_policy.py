@@ -339,6 +339,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             num_steps=self.num_steps,
             num_iterations=num_iterations,
             total_timesteps=num_iterations * self.num_envs * self.num_steps,
+            policy=policy,
+            algorithm=self,
         )
         return OnPolicyState(
             iteration_count=jnp.zeros((), jnp.int32),

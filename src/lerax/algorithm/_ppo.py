@@ -19,6 +19,7 @@ from ._actor_critic import (
     explained_variance,
 )
 from ._base import PolicyType
+from ._learning_rate import learning_rate_in_use
 from ._on_policy import as_leaf, check_number
 from ._scan import filter_scan
 
@@ -324,7 +325,8 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             The updated policy and optimizer state, and a log of the mean
             `PPOStats` over all minibatches, except that `explained_variance`
             is the usual rollout-level figure: that of the behaviour policy's
-            values (those stored in the buffer) for the returns.
+            values (those stored in the buffer) for the returns, and
+            `learning_rate` is the rate of the iteration's last update.
         """
         flat = buffer.without_next().flatten()
 
@@ -340,4 +342,5 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         )
         log = {name: jnp.mean(value) for name, value in vars(stats).items()}
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
+        log["learning_rate"] = learning_rate_in_use(self.learning_rate, opt_state)
         return policy, opt_state, log
