@@ -6,8 +6,9 @@ handle, an array leaf of the callback that owns it; so a new callback with the
 same structure reuses the compiled program, and its handle routes the values to
 its own object.
 
-`emit` sends a dict of arrays to the object through `jax.debug.callback` (an
-effect, so it is never removed as dead code, also under an outer `jax.jit`).
+`emit` sends a dict of arrays to the object through an ordered
+`jax.debug.callback` (an effect, so it is never removed as dead code, also under an
+outer `jax.jit`; ordered, so the host sees a run's events in program order).
 Under `jax.vmap` (over seeds, or over hyperparameters) a custom batching rule
 makes the host receive every batch member in ONE call, with the batch flattened
 into a leading axis, instead of one call per member.
@@ -28,7 +29,8 @@ from jaxtyping import Array, Int
 
 _HOSTS: dict[int, Any] = {}
 _IDS = itertools.count()
-_LOCK = threading.Lock()
+# Held while registering and while a receiver runs, so deliveries never overlap.
+_LOCK = threading.RLock()
 
 
 class HostReceiver(Protocol):
@@ -87,7 +89,8 @@ def _deliver(event: str, treedef, *arrays) -> None:
     handle, data = jax.tree.unflatten(treedef, flat)
     receiver = _HOSTS.get(int(handle[0]))
     if receiver is not None:
-        receiver.receive(event, data, num_runs)
+        with _LOCK:
+            receiver.receive(event, data, num_runs)
 
 
 def emit(handle: Int[Array, ""], event: str, data: dict[str, Array]) -> None:
@@ -102,7 +105,7 @@ def emit(handle: Int[Array, ""], event: str, data: dict[str, Array]) -> None:
 
     @custom_vmap
     def send(*xs):
-        jax.debug.callback(lambda *a: _deliver(event, treedef, *a), *xs)
+        jax.debug.callback(lambda *a: _deliver(event, treedef, *a), *xs, ordered=True)
         return jnp.zeros((), jnp.int32)
 
     @send.def_vmap
