@@ -71,6 +71,8 @@ class LoggingHost:
         self._start_time = 0.0
         self._last_time = 0.0
         self._last_timesteps = 0
+        self._num_runs = 0
+        self._hyperparameters: list[dict[str, Any]] = [{}]
 
     def receive(self, event: str, data: dict[str, np.ndarray], num_runs: int) -> None:
         """Handle a delivery from the compiled run.
@@ -81,7 +83,7 @@ class LoggingHost:
             num_runs: The number of runs (seeds) in the batch.
         """
         if event == "start":
-            self._start(data, num_runs)
+            self._start(data["hyperparameters"], num_runs)
         elif event == "eval":
             if not self._open:
                 self._start({}, num_runs)
@@ -95,11 +97,16 @@ class LoggingHost:
                 self._start({}, num_runs)
             self._iteration(data, num_runs)
 
-    def _start(self, data: dict[str, np.ndarray], num_runs: int) -> None:
+    def _start(self, data: Any, num_runs: int, *, as_rows: bool = False) -> None:
         self.close()
-        hyperparameters = [
-            {k: _python(v[i]) for k, v in data.items()} for i in range(num_runs)
-        ]
+        if as_rows:
+            hyperparameters = list(data)
+        else:
+            hyperparameters = [
+                {k: _python(v[i]) for k, v in data.items()} for i in range(num_runs)
+            ]
+        self._hyperparameters = hyperparameters or [{}]
+        self._num_runs = num_runs
         for backend in self.backends:
             backend.start(hyperparameters)
         self._open = True
@@ -110,6 +117,9 @@ class LoggingHost:
         self._last_timesteps = 0
 
     def _iteration(self, data: dict[str, np.ndarray], num_runs: int) -> None:
+        if num_runs != self._num_runs:
+            # Nothing differed between runs at the start: restart with N copies.
+            self._start(self._hyperparameters[:1] * num_runs, num_runs, as_rows=True)
         now = time.perf_counter()
         timesteps = int(data["timesteps"][0])
         rate = (timesteps - self._last_timesteps) / max(now - self._last_time, 1e-9)
@@ -248,7 +258,13 @@ class LoggingCallback(AbstractCallback):
             "num_iterations": jnp.asarray(ctx.num_iterations),
             "total_timesteps": jnp.asarray(ctx.total_timesteps),
         }
-        emit(self.handle, "start", hyperparameters)
+        # The key differs between vmapped seeds, so the host learns how many
+        # runs there are even when no hyperparameter is batched.
+        emit(
+            self.handle,
+            "start",
+            {"hyperparameters": hyperparameters, "key": jax.random.key_data(key)},
+        )
         return LoggingState(episodes=RecentEpisodes.initial())
 
     def step_reset(self, *, key: Key[Array, ""]) -> EpisodeStatisticsStepState:
