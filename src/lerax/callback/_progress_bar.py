@@ -126,7 +126,7 @@ class ProgressBarHost:
         console = import_extra("rich.console", "progress", owner="ProgressBarCallback")
         self._progress = progress.Progress(
             progress.TextColumn("{task.description}"),
-            progress.BarColumn(),
+            progress.BarColumn(bar_width=24),
             progress.TextColumn("{task.fields[status]}"),
             console=console.Console(file=out),
             auto_refresh=False,
