@@ -47,7 +47,11 @@ class TensorBoardBackend(AbstractLoggingBackend):
     def _writer(self, seed: int):
         while len(self._writers) <= seed:
             path = self.logdir / f"seed_{len(self._writers)}"
-            self._writers.append(self._tbx.SummaryWriter(logdir=str(path)))
+            # Flushed by the writer's own thread (every 10 s) and at `close`,
+            # never inside the training loop's host callback.
+            self._writers.append(
+                self._tbx.SummaryWriter(logdir=str(path), flush_secs=10)
+            )
         return self._writers[seed]
 
     def start(self, hyperparameters: list[dict[str, Any]]) -> None:
@@ -73,7 +77,6 @@ class TensorBoardBackend(AbstractLoggingBackend):
             for key, value in finite_scalars(row).items():
                 if key != "timesteps":
                     writer.add_scalar(key, value, step)
-            writer.flush()
 
     def close(self) -> None:
         """Flush and close every writer."""
