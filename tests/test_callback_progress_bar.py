@@ -30,6 +30,11 @@ def test_status_line_by_hand():
     text, _, left = status_line(0, 100, 0.0, np.array([np.nan]))
     assert math.isinf(left)
     assert text.endswith("| -:--:-- left | nan steps/s | return -")
+    # Measured from the first report: 100 steps in 10 s, 50 steps left.
+    _, rate, left = status_line(
+        150, 200, 20.0, np.array([1.0]), since=(50, 10.0), now=20.0
+    )
+    assert rate == 10.0 and left == 5.0
     text, _, _ = status_line(3600, 7200, 3600.0, np.array([12.5]))
     assert "1:00:00 elapsed | 1:00:00 left | 1 steps/s | return 12.5" in text
 

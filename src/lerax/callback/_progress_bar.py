@@ -61,7 +61,13 @@ def _returns_text(returns: np.ndarray) -> str:
 
 
 def status_line(
-    done: int, total: int, elapsed: float, returns: np.ndarray
+    done: int,
+    total: int,
+    elapsed: float,
+    returns: np.ndarray,
+    *,
+    since: tuple[int, float] | None = None,
+    now: float = 0.0,
 ) -> tuple[str, float, float]:
     """The text of one progress report.
 
@@ -70,11 +76,18 @@ def status_line(
         total: Timesteps of the whole run.
         elapsed: Seconds since the run started (compilation excluded).
         returns: The recent mean return of each run (NaN where none finished).
+        since: `(timesteps, time)` of the first report, if any: the rate is then
+            measured from it, which leaves out the start-up of the first
+            iteration.
+        now: The current time (same clock as `since`).
 
     Returns:
         The text, the steps per second and the estimated seconds left.
     """
-    rate = done / elapsed if elapsed > 0 else math.nan
+    if since is not None and now > since[1] and done > since[0]:
+        rate = (done - since[0]) / (now - since[1])
+    else:
+        rate = done / elapsed if elapsed > 0 else math.nan
     left = (total - done) / rate if rate > 0 else math.inf
     text = (
         f"{done:,}/{total:,} steps | {_clock(elapsed)} elapsed | {_clock(left)} left | "
@@ -103,6 +116,7 @@ class ProgressBarHost:
         self._open = False
         self._use_plain = True
         self._start_time = 0.0
+        self._first: tuple[int, float] | None = None
         self._last_line = -math.inf
         self.lines: list[str] = []
 
@@ -130,7 +144,10 @@ class ProgressBarHost:
             progress.TextColumn("{task.fields[status]}"),
             console=console.Console(file=out),
             auto_refresh=False,
-            redirect_stdout=False,
+            # On standard output, other prints (a ConsoleBackend's tables) go
+            # above the bar; `close` (at the end, or from the context manager or
+            # at exit) undoes the redirection.
+            redirect_stdout=self.file is None,
             redirect_stderr=False,
         )
         self._task = self._progress.add_task("training", total=total, status=status)
@@ -159,22 +176,35 @@ class ProgressBarHost:
         """
         total = int(data["total_timesteps"][0])
         if event == "start":
+            status = "running the first iteration..."
             if not self._open:
-                self._show(total, "running the first iteration...")
+                self._show(total, status)
             elif self._use_plain:
-                self._print("running the first iteration...")
+                self._print(status)
+            else:
+                self._progress.update(self._task, status=status)
+                self._progress.refresh()
             self._start_time = time.perf_counter()
+            self._first = None
             self._last_line = -math.inf
             return
         if not self._open:
             self._show(total, "resuming...")
             self._start_time = time.perf_counter()
+            self._first = None
         done = int(data["timesteps"][0])
         last = int(data["iteration"][0]) >= int(data["num_iterations"][0])
         now = time.perf_counter()
         text, _, _ = status_line(
-            done, total, now - self._start_time, np.asarray(data["episode_return"])
+            done,
+            total,
+            now - self._start_time,
+            np.asarray(data["episode_return"]),
+            since=self._first,
+            now=now,
         )
+        if self._first is None:
+            self._first = (done, now)
         if self._use_plain:
             if last or now - self._last_line >= self.min_interval:
                 self._last_line = now
