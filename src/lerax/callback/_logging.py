@@ -85,17 +85,27 @@ class LoggingHost:
         if event == "start":
             self._start(data["hyperparameters"], num_runs)
         elif event == "eval":
-            if not self._open:
-                self._start({}, num_runs)
+            self._ensure_open(num_runs)
             self._pending_eval = [
                 {k: _python(data[k][i]) for k in EVAL_COLUMNS} for i in range(num_runs)
             ]
         elif event == "iteration":
             if not bool(data["should_log"][0]):
                 return
-            if not self._open:
-                self._start({}, num_runs)
+            self._ensure_open(num_runs)
             self._iteration(data, num_runs)
+
+    def _ensure_open(self, num_runs: int) -> None:
+        if self._open:
+            return
+        if self._num_runs == num_runs:
+            # A run continued by `resume` after its planned last iteration: the
+            # files are continued (backends reopen them for appending).
+            self._open = True
+            _OPEN_HOSTS.add(self)
+            self._last_time = time.perf_counter()
+        else:
+            self._start({}, num_runs)
 
     def _start(self, data: Any, num_runs: int, *, as_rows: bool = False) -> None:
         self.close()
