@@ -266,7 +266,6 @@ def test_vmap_rows_of_a_seed_are_that_seeds_run(setup, vmap_run, tmp_path):
     env, policy, algo = setup
     root, _, _, keys = vmap_run
     _, callbacks = make_callbacks(tmp_path, ChainEnv())
-    callbacks[2].backends[3].init_kwargs["dir"] = str(tmp_path)
     algo.learn_state(
         env, policy, ITERATIONS * PER_ITERATION, key=keys[1], callback=callbacks
     )
