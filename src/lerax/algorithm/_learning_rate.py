@@ -20,6 +20,10 @@ def learning_rate_in_use(
 
     Returns:
         The scalar itself, or the schedule at the count of the latest update.
+
+    Raises:
+        ValueError: If `learning_rate` is a schedule but `opt_state` holds no
+            `optax.ScaleByScheduleState`.
     """
     if not callable(learning_rate):
         return jnp.asarray(learning_rate, jnp.float32)
