@@ -351,6 +351,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             num_steps=self.num_steps,
             num_iterations=num_iterations,
             total_timesteps=num_iterations * self.num_envs * self.num_steps,
+            policy=policy,
+            algorithm=self,
         )
         return OnPolicyState(
             iteration_count=jnp.zeros((), jnp.int32),
@@ -616,6 +618,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
                 num_steps=self.num_steps,
                 num_iterations=total,
                 total_timesteps=total * self.num_envs * self.num_steps,
+                policy=state.policy,
+                algorithm=self,
             )
             state = dataclasses.replace(
                 state,
