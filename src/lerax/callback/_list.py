@@ -214,5 +214,6 @@ class ListCallback(AbstractCallback):
             tuple(
                 cb.extend(s, ctx)
                 for cb, s in zip(self.callbacks, state.states, strict=False)
-            )
+            ),
+            kinds=state.kinds,
         )
