@@ -386,15 +386,30 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             The algorithm state after the iteration.
         """
         rollout_key, post_key, train_key, callback_key = jax.random.split(key, 4)
-        step_state, buffer = self.collect_rollout(
-            state.env, state.policy, state.step_state, callback, rollout_key
-        )
-        buffer = self.post_collect(
-            state.env, state.policy, step_state, buffer, key=post_key
-        )
-        policy, opt_state, log = self.train(
-            state.policy, state.opt_state, buffer, key=train_key
-        )
+
+        def work(state):
+            step_state, buffer = self.collect_rollout(
+                state.env, state.policy, state.step_state, callback, rollout_key
+            )
+            buffer = self.post_collect(
+                state.env, state.policy, step_state, buffer, key=post_key
+            )
+            policy, opt_state, log = self.train(
+                state.policy, state.opt_state, buffer, key=train_key
+            )
+            return step_state, buffer, policy, opt_state, log
+
+        if self.nonfinite_mode() == "error" and hasattr(state, "fault"):
+            # After a fault the rest of the run does no work (it raises at the
+            # end). Only the work is inside the branch: the iteration count and
+            # the callbacks stay outside, so under `jax.vmap` (where a branch on
+            # batched data becomes a select over batched operands) the count
+            # stays unbatched and callbacks' own branches stay real branches.
+            step_state, buffer, policy, opt_state, log = _unless(
+                state.fault != 0, work, state
+            )
+        else:
+            step_state, buffer, policy, opt_state, log = work(state)
         new_state = state.next(step_state, policy, opt_state)
         if self.nonfinite_mode() != "ignore":
             new_state = self._guard(state, new_state, buffer, log)
@@ -730,13 +745,40 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         ).policy
 
 
+def _unless(faulted, work, state):
+    """`work(state)`, or (when `faulted`) the state's own parts and zeros.
+
+    A `lax.cond` over the array parts; the skipped branch returns the unchanged
+    step state, policy and optimizer state, and a zero buffer and log.
+    """
+    dynamic, static = eqx.partition(state, eqx.is_array)
+    shapes = eqx.filter_eval_shape(work, state)
+    out_static = eqx.filter(shapes, lambda x: not isinstance(x, jax.ShapeDtypeStruct))
+
+    def run(dynamic):
+        out = work(eqx.combine(dynamic, static))
+        return eqx.filter(out, eqx.is_array)
+
+    def skip(dynamic):
+        kept = eqx.combine(dynamic, static)
+        zeros = jax.tree.map(
+            lambda x: jnp.zeros(x.shape, x.dtype),
+            eqx.filter(shapes, lambda x: isinstance(x, jax.ShapeDtypeStruct)),
+        )
+        _, buffer, _, _, log = zeros
+        out = (kept.step_state, buffer, kept.policy, kept.opt_state, log)
+        return eqx.filter(out, eqx.is_array)
+
+    out = jax.lax.cond(faulted, skip, run, dynamic)
+    return eqx.combine(out, out_static)
+
+
 def _run(algorithm, state, indices, num_iterations, callback, checkpointer):
     """The iterations `indices` (from 0) of a run of `num_iterations`, one `lax.scan`.
 
     The scanned iteration index never depends on the key, so it is not batched
     by `jax.vmap` and the checkpoint condition stays a real branch under `vmap`.
     """
-    stop_on_fault = algorithm.nonfinite_mode() == "error" and hasattr(state, "fault")
 
     def iteration(state):
         key, iteration_key = jax.random.split(state.key)
@@ -744,20 +786,9 @@ def _run(algorithm, state, indices, num_iterations, callback, checkpointer):
         return algorithm.iteration(state, key=iteration_key, callback=callback)
 
     def body(state, index):
-        if stop_on_fault:
-            dynamic, static = eqx.partition(state, eqx.is_array)
-            dynamic = jax.lax.cond(
-                state.fault == 0,
-                lambda d: eqx.filter(iteration(eqx.combine(d, static)), eqx.is_array),
-                lambda d: d,
-                dynamic,
-            )
-            state = eqx.combine(dynamic, static)
-        else:
-            state = iteration(state)
+        state = iteration(state)
         if checkpointer is not None:
-            count = checkpointer.maybe_save(state, index, num_iterations)
-            state = dataclasses.replace(state, iteration_count=count)
+            checkpointer.maybe_save(state, index, num_iterations)
         return state, None
 
     if indices.shape[0] == 0:
@@ -773,6 +804,8 @@ def _learn(algorithm, env, policy, num_iterations, start, key, callback, checkpo
     )
     if start:
         state = checkpointer.restore(state)
+        # The restored count is `start`; a constant keeps it unbatched under vmap.
+        state = dataclasses.replace(state, iteration_count=jnp.int32(start))
     indices = jnp.arange(start, num_iterations, dtype=jnp.int32)
     return _run(algorithm, state, indices, num_iterations, callback, checkpointer)
 
