@@ -30,6 +30,7 @@ import numpy as np
 from jaxtyping import Array, Int, PyTree
 
 from lerax._checks import check_size
+from lerax._sharding import replicate
 
 _FORMAT = 1
 _MAX_REPORTED = 6
@@ -433,7 +434,8 @@ class Checkpointer(eqx.Module):
             iteration + 1 == num_iterations
         )
         dynamic = eqx.filter(state, eqx.is_array)
-        raw = [_to_raw(leaf) for leaf in jax.tree.leaves(dynamic)]
+        # With `learn(mesh=)`: gather sharded arrays for the host (a no-op without).
+        raw = replicate([_to_raw(leaf) for leaf in jax.tree.leaves(dynamic)])
         count = state.iteration_count
 
         def save(handle, count, *arrays):
