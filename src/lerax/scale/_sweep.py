@@ -67,7 +67,11 @@ class SweepResult(eqx.Module):
         mean, std = np.asarray(self.mean), np.asarray(self.std)
         return [
             {
-                **{name: float(v[i]) for name, v in settings.items()},
+                # Shortest decimal of the stored float32 (1e-3, not 0.0010000000475).
+                **{
+                    name: float(np.format_float_positional(v[i], unique=True))
+                    for name, v in settings.items()
+                },
                 "mean_return": float(mean[i]),
                 "std_return": float(std[i]),
             }
