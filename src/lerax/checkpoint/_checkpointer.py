@@ -434,8 +434,7 @@ class Checkpointer(eqx.Module):
             iteration + 1 == num_iterations
         )
         dynamic = eqx.filter(state, eqx.is_array)
-        # With `learn(mesh=)`: gather sharded arrays for the host (a no-op without).
-        raw = replicate([_to_raw(leaf) for leaf in jax.tree.leaves(dynamic)])
+        raw = [_to_raw(leaf) for leaf in jax.tree.leaves(dynamic)]
         count = state.iteration_count
 
         def save(handle, count, *arrays):
@@ -450,6 +449,9 @@ class Checkpointer(eqx.Module):
 
         def write(operands):
             handle, count, raw = operands
+            # With `learn(mesh=)`: gather sharded arrays for the host, only when
+            # due (a no-op without a mesh).
+            raw = replicate(raw)
             return jax.pure_callback(
                 save,
                 jax.ShapeDtypeStruct(count.shape, jnp.int32),
