@@ -20,6 +20,7 @@ from ._actor_critic import (
     explained_variance,
 )
 from ._base import PolicyType
+from ._learning_rate import learning_rate_in_use
 from ._nonfinite import check_on_nonfinite, guarded_update
 from ._on_policy import as_leaf, check_number
 from ._scan import filter_scan
@@ -364,7 +365,8 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             The updated policy and optimizer state, and a log of the mean
             `PPOStats` over all minibatches, except that `explained_variance`
             is the usual rollout-level figure: that of the behaviour policy's
-            values (those stored in the buffer) for the returns.
+            values (those stored in the buffer) for the returns, and
+            `learning_rate` is the rate of the iteration's last update.
         """
         flat = buffer.without_next().flatten()
 
@@ -382,4 +384,5 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         log["nonfinite_loss"] = jnp.sum(stats.nonfinite_loss)
         log["nonfinite_gradient"] = jnp.sum(stats.nonfinite_gradient)
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
+        log["learning_rate"] = learning_rate_in_use(self.learning_rate, opt_state)
         return policy, opt_state, log
