@@ -21,7 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import ChainEnv  # noqa: E402
 from lerax._sharding import tracing_on  # noqa: E402
 from lerax.algorithm import PPO  # noqa: E402
-from lerax.callback import EpisodeStatisticsCallback  # noqa: E402
+from lerax.callback import (  # noqa: E402
+    CSVBackend,
+    EpisodeStatisticsCallback,
+    LoggingCallback,
+)
 from lerax.checkpoint import Checkpointer  # noqa: E402
 from lerax.policy import MLPActorCriticPolicy  # noqa: E402
 from lerax.scale import sweep  # noqa: E402
@@ -126,6 +130,16 @@ def main() -> None:
             results[f"alone_{c}_{i}"], results[f"member_{c}_{i}"] = a, b
     facts["num_policy_leaves"] = len(arrays(policy))
     facts["rates"] = RATES
+
+    # Watching a sharded run: host callbacks are unordered on several devices.
+    logger = LoggingCallback([CSVBackend(out / "sharded.csv")])
+    jax.block_until_ready(
+        algo.learn(env, policy, total, key=key, callback=[logger], mesh=mesh)
+    )
+    jax.effects_barrier()  # unordered host callbacks may still be running
+    logger.close()
+    facts["sharded_csv_lines"] = len((out / "sharded.csv").read_text().splitlines())
+    facts["num_iterations"] = total // (NUM_ENVS * NUM_STEPS)
 
     # A mesh that does not divide num_envs fails before compiling.
     try:

@@ -27,6 +27,8 @@ import numpy as np
 from jax.custom_batching import custom_vmap
 from jaxtyping import Array, Int
 
+from lerax._sharding import current_mesh
+
 _HOSTS: dict[int, Any] = {}
 _IDS = itertools.count()
 # Held while registering and while a receiver runs, so deliveries never overlap.
@@ -93,19 +95,31 @@ def _deliver(event: str, treedef, *arrays) -> None:
             receiver.receive(event, data, num_runs)
 
 
-def emit(handle: Int[Array, ""], event: str, data: dict[str, Array]) -> None:
+def emit(
+    handle: Int[Array, ""],
+    event: str,
+    data: dict[str, Array],
+    *,
+    ordered: bool = True,
+) -> None:
     """Send `data` to the host object of `handle`, one call per run batch.
 
     Args:
         handle: The receiver's handle (from `register`).
         event: The event name passed to the receiver.
         data: Arrays to deliver (scalars, or fixed-shape arrays).
+        ordered: Deliver in program order. JAX supports ordered effects on one
+            device only, so in a program sharded over a mesh (`learn(mesh=)`)
+            deliveries are unordered whatever this says.
     """
+    ordered = ordered and current_mesh() is None
     leaves, treedef = jax.tree.flatten((handle, data))
 
     @custom_vmap
     def send(*xs):
-        jax.debug.callback(lambda *a: _deliver(event, treedef, *a), *xs, ordered=True)
+        jax.debug.callback(
+            lambda *a: _deliver(event, treedef, *a), *xs, ordered=ordered
+        )
         return jnp.zeros((), jnp.int32)
 
     @send.def_vmap

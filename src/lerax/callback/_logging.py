@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Int, Key
 
+from lerax._sharding import current_mesh
+
 from ._base import (
     AbstractCallback,
     AbstractCallbackState,
@@ -71,6 +73,7 @@ class LoggingHost:
         self._start_time = 0.0
         self._last_time = 0.0
         self._last_timesteps = 0
+        self._started_by_rows = False
         self._num_runs = 0
         self._hyperparameters: list[dict[str, Any]] = [{}]
 
@@ -83,6 +86,11 @@ class LoggingHost:
             num_runs: The number of runs (seeds) in the batch.
         """
         if event == "start":
+            if bool(data["unordered"][0]) and self._started_by_rows:
+                # The late start of a run whose rows came first (unordered
+                # callbacks of a sharded run): its rows and files stay.
+                self._started_by_rows = False
+                return
             self._start(data["hyperparameters"], num_runs)
         elif event == "eval":
             self._ensure_open(num_runs)
@@ -106,6 +114,7 @@ class LoggingHost:
             self._last_time = time.perf_counter()
         else:
             self._start({}, num_runs)
+            self._started_by_rows = True
 
     def _start(self, data: Any, num_runs: int, *, as_rows: bool = False) -> None:
         self.close()
@@ -273,7 +282,13 @@ class LoggingCallback(AbstractCallback):
         emit(
             self.handle,
             "start",
-            {"hyperparameters": hyperparameters, "key": jax.random.key_data(key)},
+            {
+                "hyperparameters": hyperparameters,
+                "key": jax.random.key_data(key),
+                # Sharded over a mesh, host callbacks are unordered: this start
+                # may arrive after the run's first rows.
+                "unordered": jnp.asarray(current_mesh() is not None),
+            },
         )
         return LoggingState(episodes=RecentEpisodes.initial())
 

@@ -462,6 +462,7 @@ class Checkpointer(eqx.Module):
         def write(data):
             # With `learn(mesh=)`: gather sharded arrays for the host, only when
             # due (a no-op without a mesh).
-            emit(self.handle, "save", replicate(data))
+            # Unordered: each save stands alone (the writer orders by step).
+            emit(self.handle, "save", replicate(data), ordered=False)
 
         jax.lax.cond(due, write, lambda data: None, data)
