@@ -1,0 +1,23 @@
+"""Use Gymnasium environments with lerax, and lerax environments with Gymnasium.
+
+- `GymnasiumToLeraxEnv`: Gymnasium environments (an id or a constructor) as a
+  lerax env, stepped as a vector env from inside lerax's compiled rollout.
+
+Needs the `gymnasium` extra: `pip install lerax[gymnasium]`.
+"""
+
+from ._gymnasium import (
+    GymnasiumEnvState as GymnasiumEnvState,
+    GymnasiumToLeraxEnv as GymnasiumToLeraxEnv,
+)
+from ._gymnasium_spaces import (
+    from_gymnasium_space as from_gymnasium_space,
+    to_gymnasium_space as to_gymnasium_space,
+)
+
+__all__ = [
+    "GymnasiumEnvState",
+    "GymnasiumToLeraxEnv",
+    "from_gymnasium_space",
+    "to_gymnasium_space",
+]
