@@ -195,8 +195,9 @@ class _GymnasiumHost:
             if restart.any():
                 self.vector_env.reset(options={"reset_mask": restart.copy()})
             self.visible[~live] = False
+            # The single space: element conversions broadcast over the batch.
             host_action = to_gymnasium_value(
-                self.vector_env.action_space, self.action_space, action
+                self.gym_action_space, self.action_space, action
             )
             observation, reward, terminated, truncated, _ = self.vector_env.step(
                 host_action
@@ -294,6 +295,7 @@ def _make_vector_env(
     env: Any,
     num_envs: int,
     vectorization: str,
+    async_context: str | None,
     env_kwargs: dict[str, Any],
 ) -> tuple[Any, str]:
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
@@ -344,7 +346,9 @@ def _make_vector_env(
         )
     elif vectorization == "async":
         vector_env = AsyncVectorEnv(
-            [make] * num_envs, autoreset_mode=AutoresetMode.DISABLED
+            [make] * num_envs,
+            autoreset_mode=AutoresetMode.DISABLED,
+            context=async_context,
         )
     else:
         raise ValueError(
@@ -406,6 +410,7 @@ class GymnasiumToLeraxEnv(AbstractEnv[GymnasiumEnvState, Any, Any, None]):
         num_envs: int = 4,
         *,
         vectorization: Literal["sync", "async"] = "sync",
+        async_context: str | None = None,
         **env_kwargs: Any,
     ):
         """Make `num_envs` Gymnasium environments and adapt them.
@@ -421,6 +426,10 @@ class GymnasiumToLeraxEnv(AbstractEnv[GymnasiumEnvState, Any, Any, None]):
             vectorization: `"sync"` steps the environments one after another in
                 this process (`SyncVectorEnv`); `"async"` steps them in worker
                 processes (`AsyncVectorEnv`), worth it for slow environments.
+            async_context: The multiprocessing start method of the async
+                workers (`"spawn"`, `"forkserver"` or `"fork"`; by default the
+                platform's). `"spawn"` avoids forking the multithreaded JAX
+                process.
             **env_kwargs: Keyword arguments for the env's constructor.
 
         Raises:
@@ -439,7 +448,7 @@ class GymnasiumToLeraxEnv(AbstractEnv[GymnasiumEnvState, Any, Any, None]):
                 f"{num_envs!r}."
             )
         vector_env, name = _make_vector_env(
-            env, int(num_envs), vectorization, env_kwargs
+            env, int(num_envs), vectorization, async_context, env_kwargs
         )
         try:
             observation_space = from_gymnasium_space(

@@ -130,8 +130,8 @@ def to_gymnasium_space(space: AbstractSpace) -> gym_spaces.Space:
         return gym_spaces.Discrete(space.n)
     if isinstance(space, Box):
         return gym_spaces.Box(
-            np.asarray(space.low, np.float64),
-            np.asarray(space.high, np.float64),
+            np.asarray(space.low, space.dtype),
+            np.asarray(space.high, space.dtype),
             shape=space.shape,
             dtype=np.dtype(space.dtype),
         )
