@@ -1,4 +1,4 @@
-"""Gymnasium environments used by lerax: `GymnasiumToLeraxEnv`.
+"""Gymnasium and lerax both ways: `GymnasiumToLeraxEnv`, `LeraxToGymnasiumEnv`.
 
 The reference for the adapter's semantics is `ChainEnv` (tests/helpers.py), a
 pure lerax env: the same chain written as a plain Gymnasium env must give, through
@@ -7,6 +7,11 @@ rollout code and key (observations, true final observations, rewards,
 termination and truncation flags). Space conversions are checked by hand; the
 errors for what cannot work are checked by message. One test trains PPO on
 Gymnasium's CartPole (about 25 s): `test_ppo_learns_gymnasium_cartpole`.
+
+The other way, lerax envs as Gymnasium envs must pass Gymnasium's own env
+checker, replay the lerax env's trajectory for the same actions, and, as vector
+envs, behave exactly like Gymnasium's `SyncVectorEnv` over the single adapter in
+each autoreset mode.
 """
 
 from __future__ import annotations
@@ -17,15 +22,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from gymnasium import spaces as gym_spaces
+from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from helpers import ChainEnv
+from helpers import ChainEnv, PointEnv
 from lerax.algorithm import PPO
 from lerax.callback import EmptyCallback
 from lerax.compatibility.gymnasium import (
     GymnasiumToLeraxEnv,
+    LeraxToGymnasiumEnv,
+    LeraxToGymnasiumVectorEnv,
     from_gymnasium_space,
     to_gymnasium_space,
 )
+from lerax.compatibility.gymnax import GymnaxToLeraxEnv
 from lerax.evaluation import evaluate_policy
 from lerax.policy import MLPActorCriticPolicy
 from lerax.space import Box, Dict, Discrete, MultiBinary, MultiDiscrete, Tuple
@@ -310,3 +320,101 @@ def test_ppo_learns_gymnasium_cartpole():
     result = evaluate_policy(env, policy, key=eval_key, num_episodes=4)
     env.close()
     assert float(result.returns.mean()) >= 475.0
+
+
+# ----------------------------------------------------- lerax env -> Gymnasium
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize(
+    "make",
+    [ChainEnv, PointEnv, lambda: GymnaxToLeraxEnv.from_name("CartPole-v1")],
+    ids=["chain", "point", "gymnax-cartpole"],
+)
+def test_lerax_env_passes_the_gymnasium_env_checker(make):
+    check_env(LeraxToGymnasiumEnv(make()), skip_render_check=True)
+
+
+def test_same_trajectory_as_the_lerax_env():
+    # CartPole with a 12-step limit; random initial states make the keys matter.
+    # The adapter runs compiled, the reference eagerly: equal up to float32
+    # rounding.
+    lerax_env = GymnaxToLeraxEnv.from_name("CartPole-v1", max_steps_in_episode=12)
+    env = LeraxToGymnasiumEnv(lerax_env)
+    actions = [0, 1] * 6
+    observation, _ = env.reset(seed=11)
+    # The documented key chain: key(seed), then key, sub = split(key) per call.
+    key = jax.random.key(11)
+    key, sub = jax.random.split(key)
+    state, expected, _ = lerax_env.reset(key=sub)
+    np.testing.assert_array_equal(observation, expected)
+    for action in actions:
+        observation, reward, terminated, truncated, _ = env.step(action)
+        key, sub = jax.random.split(key)
+        state, expected, r, term, trunc, _ = lerax_env.step(
+            state, jnp.int32(action), key=sub
+        )
+        np.testing.assert_allclose(observation, expected, rtol=1e-6, atol=1e-6)
+        assert (reward, terminated, truncated) == (float(r), bool(term), bool(trunc))
+        if terminated or truncated:
+            break
+    # This action sequence survives the 12 steps: a truncation, whose
+    # observation is the final state's (time limit), not a reset state's.
+    assert truncated and not terminated
+    assert np.abs(observation).max() > 0.05
+
+
+def _run_vector(vector_env, actions):
+    out = [vector_env.reset(seed=0)]
+    out += [vector_env.step(np.asarray(a)) for a in actions]
+    return out
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_vector_env_matches_gymnasiums_sync_vector_env(mode):
+    # ChainEnv is deterministic: always-right ends (terminates) in 3 steps,
+    # always-left is truncated after 5.
+    actions = [[1, 0]] * 12
+    ours = _run_vector(
+        LeraxToGymnasiumVectorEnv(ChainEnv(), 2, autoreset_mode=mode), actions
+    )
+    reference = _run_vector(
+        SyncVectorEnv(
+            [lambda: LeraxToGymnasiumEnv(ChainEnv())] * 2, autoreset_mode=mode
+        ),
+        actions,
+    )
+    ended = 0
+    for got, expected in zip(ours, reference, strict=True):
+        for a, b in zip(got[:-1], expected[:-1], strict=True):
+            np.testing.assert_array_equal(a, b)
+        if mode == AutoresetMode.SAME_STEP and "final_obs" in expected[-1]:
+            ended += 1
+            np.testing.assert_array_equal(
+                got[-1]["_final_obs"], expected[-1]["_final_obs"]
+            )
+            for i in np.flatnonzero(expected[-1]["_final_obs"]):
+                np.testing.assert_array_equal(
+                    got[-1]["final_obs"][i], expected[-1]["final_obs"][i]
+                )
+    assert mode == AutoresetMode.NEXT_STEP or ended >= 3
+
+
+def test_vector_env_disabled_mode_needs_explicit_resets():
+    env = LeraxToGymnasiumVectorEnv(ChainEnv(), 2, autoreset_mode="Disabled")
+    env.reset(seed=0)
+    for _ in range(3):
+        observation, _, terminated, _, _ = env.step(np.array([1, 1]))
+    assert terminated.all()
+    np.testing.assert_array_equal(observation, [[3.0, 3.0], [3.0, 3.0]])
+    with pytest.raises(RuntimeError, match=r"copies \[0, 1\] ended"):
+        env.step(np.array([1, 1]))
+    observation, _ = env.reset(options={"reset_mask": np.array([True, False])})
+    np.testing.assert_array_equal(observation, [[0.0, 0.0], [3.0, 3.0]])
+
+
+def test_lerax_to_gymnasium_refuses_other_envs():
+    with pytest.raises(TypeError, match="must be a lerax environment"):
+        LeraxToGymnasiumEnv(gymnasium.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="num_envs must be a positive int"):
+        LeraxToGymnasiumVectorEnv(ChainEnv(), 0)
