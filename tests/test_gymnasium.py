@@ -193,6 +193,33 @@ def test_stepping_a_state_twice_is_refused():
     env.close()
 
 
+def test_mid_episode_restart_needs_a_second_reset():
+    env = GymnasiumToLeraxEnv(GymChain, num_envs=1)
+    key = jax.random.key(0)
+    state, _, _ = env.reset(key=key)
+    state, observation, *_ = env.step(state, jnp.int32(1), key=key)
+    np.testing.assert_array_equal(observation, [1.0, 1.0])
+    # Right after a step, a reset of a running episode is the algorithm's
+    # speculative one: the host keeps the episode, and stepping the placeholder
+    # fails rather than act on the wrong observation.
+    placeholder, observation, _ = env.reset(key=key)
+    np.testing.assert_array_equal(observation, [1.0, 1.0])
+    with pytest.raises(Exception, match="reset that was called right after a step"):
+        jax.block_until_ready(env.step(placeholder, jnp.int32(1), key=key))
+    # A reset after a reset is a real one: the episode starts again at 0.
+    env.reset(key=key)
+    state, observation, _ = env.reset(key=key)
+    np.testing.assert_array_equal(observation, [0.0, 0.0])
+    _, observation, *_ = env.step(state, jnp.int32(1), key=key)
+    np.testing.assert_array_equal(observation, [1.0, 1.0])
+    env.close()
+
+
+def test_unbatched_call_of_several_envs_fails(chain_env):
+    with pytest.raises(Exception, match="called without jax.vmap"):
+        jax.block_until_ready(chain_env.reset(key=jax.random.key(0)))
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="num_envs must be a positive int"):
         GymnasiumToLeraxEnv("CartPole-v1", num_envs=0)
