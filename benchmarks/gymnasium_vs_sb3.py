@@ -67,7 +67,7 @@ def run_lerax(timesteps: int, seed: int, num_steps: int) -> list[dict]:
     return rows
 
 
-def run_sb3(timesteps: int, seed: int, num_steps: int) -> list[dict]:
+def run_sb3(timesteps: int, seed: int, num_steps: int, threads: int) -> list[dict]:
     try:
         import gymnasium
         import torch
@@ -76,6 +76,7 @@ def run_sb3(timesteps: int, seed: int, num_steps: int) -> list[dict]:
     except ImportError as err:
         print(f"Stable-Baselines3 rows skipped: {err}")
         return []
+    torch.set_num_threads(threads)
     vec_env = make_vec_env("CartPole-v1", n_envs=NUM_ENVS, seed=seed)
     batches = NUM_BATCHES if num_steps == NUM_STEPS else 4
     model = SB3PPO(
@@ -127,6 +128,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="PyTorch intra-op threads for SB3 (default 1: small networks)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("benchmarks/results/gymnasium_vs_sb3.md")
     )
     args = parser.parse_args()
@@ -134,7 +141,7 @@ def main() -> int:
     timesteps = 2 * NUM_ENVS * num_steps if args.smoke else args.timesteps
 
     rows = run_lerax(timesteps, args.seed, num_steps)
-    rows += run_sb3(timesteps, args.seed, num_steps)
+    rows += run_sb3(timesteps, args.seed, num_steps, args.torch_threads)
     lines = [
         "# PPO on Gymnasium CartPole-v1: lerax vs Stable-Baselines3",
         "",
