@@ -105,6 +105,25 @@ def check_number(
         raise ValueError(f"{owner}: {name} must be in {interval}, got {plain(value)}.")
 
 
+def update_observation_statistics(policy, observations):
+    """Merge a rollout's observations into a policy's running statistics, if any.
+
+    Args:
+        policy: The policy; one with an `update_observation_statistics` method
+            (`MLPActorCriticPolicy`) has its statistics updated.
+        observations: The rollout's observations, leading axes
+            `(num_steps, num_envs)`.
+
+    Returns:
+        The policy, with updated statistics where it keeps them.
+    """
+    update = getattr(policy, "update_observation_statistics", None)
+    if update is None:
+        return policy
+    flat = jax.tree.map(lambda x: jnp.reshape(x, (-1,) + x.shape[2:]), observations)
+    return update(flat)
+
+
 class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
     """Base class for on-policy algorithms.
 
@@ -387,12 +406,25 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         step_state, buffer = self.collect_rollout(
             state.env, state.policy, state.step_state, callback, rollout_key
         )
+        reward_normalizer = getattr(state, "reward_normalizer", None)
+        if reward_normalizer is not None:
+            reward_normalizer, rewards = reward_normalizer.scale(
+                buffer.rewards,
+                buffer.terminations | buffer.truncations,
+                gamma=self.gamma,
+            )
+            buffer = dataclasses.replace(buffer, rewards=rewards)
+            state = dataclasses.replace(state, reward_normalizer=reward_normalizer)
         buffer = self.post_collect(
             state.env, state.policy, step_state, buffer, key=post_key
         )
         policy, opt_state, log = self.train(
             state.policy, state.opt_state, buffer, key=train_key
         )
+        # Running observation statistics (a policy with `normalize_observations`)
+        # take in this rollout after training, so each rollout is collected and
+        # trained on under the same statistics.
+        policy = update_observation_statistics(policy, buffer.observations)
         new_state = state.next(step_state, policy, opt_state)
         if self.nonfinite_mode() != "ignore":
             new_state = self._guard(state, new_state, buffer, log)

@@ -25,6 +25,7 @@ from ._base import PolicyType
 from ._nonfinite import check_on_nonfinite, guarded_update
 from ._on_policy import as_leaf, check_number
 from ._on_policy_state import OnPolicyState
+from ._reward_scaling import RewardNormalizerState
 from ._scan import filter_scan
 from ._schedule import scale_by_linear_anneal, set_anneal_horizon
 
@@ -148,6 +149,8 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         anneal_learning_rate: Whether the learning rate decays linearly to 0
             over the run's `num_updates` minibatch updates.
         adam_eps: Adam's epsilon.
+        normalize_rewards: Whether rewards are divided by the running standard
+            deviation of the discounted return before GAE.
         target_kl: Stop an iteration's remaining epochs once the approximate KL
             of an epoch's last minibatch exceeds `1.5 * target_kl`; `None`: never.
         on_nonfinite: What a NaN/Inf in observations, rewards, the loss or the
@@ -172,6 +175,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     normalize_advantages: bool = eqx.field(static=True)
     learning_rate: Float[Array, ""] | optax.Schedule
     anneal_learning_rate: bool = eqx.field(static=True)
+    normalize_rewards: bool = eqx.field(static=True)
     adam_eps: Float[Array, ""]
     target_kl: Float[Array, ""] | None
     clip_value_coefficient: Float[Array, ""] | None
@@ -205,6 +209,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         anneal_learning_rate: bool = False,
         clip_value_coefficient: float | None = None,
         adam_eps: float = 1e-8,
+        normalize_rewards: bool = False,
     ):
         """Configure PPO.
 
@@ -250,6 +255,14 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                 `clip_coefficient`.
             adam_eps: Adam's epsilon (> 0). The default 1e-8 is optax's;
                 Stable-Baselines3 and CleanRL use 1e-5 for PPO.
+            normalize_rewards: Scale rewards as Stable-Baselines3's
+                `VecNormalize(norm_reward=True)`: divide each reward by the
+                running standard deviation of the discounted return (updated
+                step by step over all environments, the return reset at episode
+                ends) and clip to [-10, 10], before GAE. The statistics are
+                carried in the run's state (`state.reward_normalizer`), not in
+                the policy: inference does not need them. Callbacks and episode
+                statistics see the raw rewards.
 
         Raises:
             ValueError: If an argument is out of range (the message names it).
@@ -272,6 +285,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         )
         self.on_nonfinite = on_nonfinite
         self.anneal_learning_rate = bool(anneal_learning_rate)
+        self.normalize_rewards = bool(normalize_rewards)
         self.adam_eps = as_leaf(adam_eps)
         self.target_kl = None if target_kl is None else as_leaf(target_kl)
         self.clip_value_coefficient = (
@@ -354,7 +368,10 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         callback: AbstractCallback,
         num_iterations: int = 1,
     ) -> OnPolicyState[PolicyType]:
-        """The state before the first iteration; sets the anneal horizon.
+        """The state before the first iteration, with PPO's options set up.
+
+        Sets the anneal horizon (`anneal_learning_rate`) and the reward-scaling
+        state (`normalize_rewards`).
 
         Args:
             env: The environment.
@@ -371,11 +388,15 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         state = super().reset(
             env, policy, key=key, callback=callback, num_iterations=num_iterations
         )
-        if not self.anneal_learning_rate:
-            return state
-        horizon = self.num_updates(num_iterations)
-        opt_state = set_anneal_horizon(state.opt_state, horizon)
-        return dataclasses.replace(state, opt_state=opt_state)
+        if self.anneal_learning_rate:
+            horizon = self.num_updates(num_iterations)
+            opt_state = set_anneal_horizon(state.opt_state, horizon)
+            state = dataclasses.replace(state, opt_state=opt_state)
+        if self.normalize_rewards:
+            state = dataclasses.replace(
+                state, reward_normalizer=RewardNormalizerState(self.num_envs)
+            )
+        return state
 
     def train_batch(
         self,

@@ -12,6 +12,7 @@ from ._base import (
     NullPolicyState as NullPolicyState,
 )
 from ._mlp import MLPActorCriticPolicy as MLPActorCriticPolicy
+from ._normalization import RunningMeanStd as RunningMeanStd
 
 __all__ = [
     "AbstractActorCriticPolicy",
@@ -19,4 +20,5 @@ __all__ = [
     "AbstractPolicyState",
     "MLPActorCriticPolicy",
     "NullPolicyState",
+    "RunningMeanStd",
 ]

@@ -24,6 +24,7 @@ from lerax.space import AbstractSpace, Box, Discrete, MultiBinary, MultiDiscrete
 
 from ._base import AbstractActorCriticPolicy, NullPolicyState
 from ._network import MLP
+from ._normalization import RunningMeanStd
 
 _SUPPORTED_ACTIONS = (Discrete, MultiDiscrete, MultiBinary, Box)
 
@@ -122,6 +123,8 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
         width_size: The number of units in each hidden layer.
         depth: The number of hidden layers.
         activation: The hidden-layer activation function.
+        observation_normalizer: Running mean and variance of the flattened
+            observations (`normalize_observations=True`), or `None`.
     """
 
     name: ClassVar[str] = "MLPActorCriticPolicy"
@@ -134,6 +137,7 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
     width_size: int = eqx.field(static=True)
     depth: int = eqx.field(static=True)
     activation: Callable[[Array], Array] = eqx.field(static=True)
+    observation_normalizer: RunningMeanStd | None
 
     def __init__(
         self,
@@ -147,6 +151,8 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
         activation: Callable[[Array], Array] = jax.nn.tanh,
         log_std_init: float = 0.0,
         ortho_init: bool = True,
+        normalize_observations: bool = False,
+        observation_clip: float = 10.0,
     ):
         """Create the policy.
 
@@ -165,6 +171,15 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
             log_std_init: Initial value of every entry of `log_std` (`Box` only).
             ortho_init: Whether to use orthogonal initialisation (see above);
                 otherwise Equinox's default initialisation.
+            normalize_observations: Normalize the flattened observation by a
+                running mean and variance before the networks see it, clipped
+                to `[-observation_clip, observation_clip]`. The statistics are
+                part of the policy (saved by `serialize`), shared by all
+                parallel environments and updated by `PPO`/`A2C` from each
+                rollout's observations after the iteration's training; they
+                never change otherwise (evaluation uses them frozen).
+            observation_clip: The clip of normalized observations (> 0; 10 as
+                in Stable-Baselines3's `VecNormalize`).
 
         Raises:
             TypeError: If `env` is not a lerax environment (the message names the
@@ -249,10 +264,37 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
         self.width_size = int(width_size)
         self.depth = int(depth)
         self.activation = activation
+        self.observation_normalizer = (
+            RunningMeanStd(observation_space.flat_size, clip=observation_clip)
+            if normalize_observations
+            else None
+        )
 
     def _features(self, observation: Any) -> Float[Array, " obs_size"]:
         self.observation_space.validate(observation, name=f"{self.name}: observation")
-        return self.observation_space.flatten(observation)
+        flat = self.observation_space.flatten(observation)
+        if self.observation_normalizer is not None:
+            flat = self.observation_normalizer.normalize(flat)
+        return flat
+
+    def update_observation_statistics(self, observations: Any) -> MLPActorCriticPolicy:
+        """Merge a batch of observations into the running statistics.
+
+        Args:
+            observations: Observations with one leading batch axis.
+
+        Returns:
+            The policy with updated statistics (itself when it does not
+            normalize observations).
+        """
+        if self.observation_normalizer is None:
+            return self
+        flat = jax.vmap(self.observation_space.flatten)(observations)
+        return eqx.tree_at(
+            lambda p: p.observation_normalizer,
+            self,
+            self.observation_normalizer.update(flat),
+        )
 
     def _distribution(
         self, features: Float[Array, " obs_size"], action_mask: Any
