@@ -115,6 +115,17 @@ def _ppo_loss(
     return total_loss, stats
 
 
+def _shuffled_minibatches(
+    buffer: RolloutBuffer, num_batches: int, key: Key[Array, ""]
+) -> RolloutBuffer:
+    """Shuffled minibatches: of samples (one leading axis) or of sequences (two)."""
+    if buffer.rewards.ndim == 1:
+        return buffer.shuffled_minibatches(num_batches, key=key)
+    num_sequences = buffer.rewards.shape[0]
+    permutation = jax.random.permutation(key, num_sequences)
+    return buffer.take(permutation.reshape(num_batches, num_sequences // num_batches))
+
+
 class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     """Proximal Policy Optimization (Schulman et al., 2017).
 
@@ -445,19 +456,21 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         *,
         key: Key[Array, ""],
     ) -> tuple[PolicyType, optax.OptState, PPOStats]:
-        """One pass over a flattened buffer in `num_batches` shuffled minibatches.
+        """One pass over the rollout in `num_batches` shuffled minibatches.
 
         Args:
             policy: The current policy.
             opt_state: The optimizer state.
-            rollout_buffer: The whole rollout, flattened to one batch axis.
+            rollout_buffer: The whole rollout, flattened to one batch axis, or
+                (for a recurrent policy) with axes `(num_envs, num_steps)`:
+                minibatches are then groups of whole environment sequences.
             key: A JAX PRNG key for the shuffle.
 
         Returns:
             The updated policy and optimizer state, and per-minibatch statistics
             (leading axis `num_batches`).
         """
-        minibatches = rollout_buffer.shuffled_minibatches(self.num_batches, key=key)
+        minibatches = _shuffled_minibatches(rollout_buffer, self.num_batches, key)
 
         def one_batch(carry, batch):
             policy, opt_state = carry
@@ -493,7 +506,17 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             returns. `epochs_run` is the number of epochs run (`num_epochs`
             unless `target_kl` stopped early).
         """
-        flat = buffer.without_next().flatten()
+        if getattr(policy, "is_recurrent", False):
+            # Whole sequences, split by environment, time order kept.
+            if self.num_envs % self.num_batches:
+                raise ValueError(
+                    f"PPO: a recurrent policy trains on whole environment "
+                    f"sequences, so num_batches={self.num_batches} must divide "
+                    f"num_envs={self.num_envs}."
+                )
+            flat = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), buffer.without_next())
+        else:
+            flat = buffer.without_next().flatten()
 
         def run_epoch(policy, opt_state, epoch_key):
             return self.train_epoch(policy, opt_state, flat, key=epoch_key)

@@ -64,6 +64,48 @@ def _orthogonal(
     return tuple(out)
 
 
+def action_distribution(
+    owner: str,
+    space: AbstractSpace,
+    out: Float[Array, " out_size"],
+    log_std: Float[Array, "*action_shape"] | None,
+    state_dependent_std: bool,
+    action_mask: Any,
+) -> AbstractDistribution:
+    """The action distribution an actor's output parameterises.
+
+    Args:
+        owner: The policy's name, for messages.
+        space: The action space.
+        out: The actor's output.
+        log_std: The free log-std (`Box`, state-independent), else `None`.
+        state_dependent_std: Whether `out` holds the means then the log-stds.
+        action_mask: The action mask, if any.
+
+    Returns:
+        The distribution.
+
+    Raises:
+        ValueError: If a mask is given for `Box` actions, or the space is not
+            supported.
+    """
+    if isinstance(space, Discrete):
+        return Categorical(out, mask=action_mask)
+    if isinstance(space, MultiDiscrete):
+        return MultiCategorical(out, space.nvec, mask=action_mask)
+    if isinstance(space, MultiBinary):
+        return Bernoulli(out, mask=action_mask)
+    if isinstance(space, Box):
+        if action_mask is not None:
+            raise ValueError(f"{owner}: Box action spaces take no action_mask.")
+        if state_dependent_std:
+            mean, log_std = jnp.split(out, 2)
+            log_std = jnp.clip(log_std, -20.0, 2.0)
+            return DiagGaussian(mean.reshape(space.shape), log_std.reshape(space.shape))
+        return DiagGaussian(out.reshape(space.shape), log_std)
+    raise ValueError(f"{owner}: unsupported action space {space!r}.")
+
+
 def _linear_stack(
     sizes: tuple[int | str, ...], *, key: Key[Array, ""]
 ) -> tuple[eqx.nn.Linear, ...]:
@@ -440,25 +482,14 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
     def _distribution(
         self, features: Float[Array, " obs_size"], action_mask: Any
     ) -> AbstractDistribution:
-        out = self.actor(features)
-        space = self.action_space
-        if isinstance(space, Discrete):
-            return Categorical(out, mask=action_mask)
-        if isinstance(space, MultiDiscrete):
-            return MultiCategorical(out, space.nvec, mask=action_mask)
-        if isinstance(space, MultiBinary):
-            return Bernoulli(out, mask=action_mask)
-        if isinstance(space, Box):
-            if action_mask is not None:
-                raise ValueError(f"{self.name}: Box action spaces take no action_mask.")
-            if self.state_dependent_std:
-                mean, log_std = jnp.split(out, 2)
-                log_std = jnp.clip(log_std, -20.0, 2.0)
-                return DiagGaussian(
-                    mean.reshape(space.shape), log_std.reshape(space.shape)
-                )
-            return DiagGaussian(out.reshape(space.shape), self.log_std)
-        raise ValueError(f"{self.name}: unsupported action space {space!r}.")
+        return action_distribution(
+            self.name,
+            self.action_space,
+            self.actor(features),
+            self.log_std,
+            self.state_dependent_std,
+            action_mask,
+        )
 
     def _cast_action(self, action: Array) -> Array:
         return action.astype(self.action_space.dtype)
