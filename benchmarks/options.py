@@ -7,7 +7,14 @@ Rows (PPO defaults otherwise, 4 seeds trained at once with ``jax.vmap``):
 - Pendulum-v1 without normalization (the reference curve);
 - Pendulum-v1 with observations multiplied by 100 (``TransformObservation``),
   with normalization: should learn as well as the unscaled env;
-- the same x100 env without normalization: visibly worse.
+- the same x100 env without normalization: visibly worse;
+- memory tasks, where the right action depends on an observation shown only at
+  the first step: a cue task of this script's own (8-step episodes, reward 1
+  for naming the cue at the last step, chance 0.5) and gymnax's
+  ``MemoryChain-bsuite`` (reward +-1, chance 0): ``GRUActorCriticPolicy`` and
+  ``LSTMActorCriticPolicy`` should solve them, ``MLPActorCriticPolicy`` cannot
+  beat chance. Score: the final policy's mean deterministic return over 256
+  episodes per seed.
 
 A seed's score is the mean return of the episodes completed in the last 10% of
 training iterations (stochastic policy), as in ``benchmarks/learning.py``. The
@@ -27,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,8 +42,14 @@ import numpy as np
 from lerax.algorithm import PPO
 from lerax.callback import EpisodeStatisticsCallback
 from lerax.compatibility.gymnax import GymnaxToLeraxEnv
-from lerax.env import TransformObservation
-from lerax.policy import MLPActorCriticPolicy
+from lerax.env import AbstractEnv, AbstractEnvState, TransformObservation
+from lerax.evaluation import evaluate_policy
+from lerax.policy import (
+    GRUActorCriticPolicy,
+    LSTMActorCriticPolicy,
+    MLPActorCriticPolicy,
+)
+from lerax.space import Box, Discrete
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 BINS = 8
@@ -46,8 +60,126 @@ def times_100(observation):
     return observation * 100.0
 
 
+CUE_LENGTH = 8
+
+
+class CueState(AbstractEnvState):
+    """The cue and the time since reset."""
+
+    cue: jax.Array
+    time: jax.Array
+
+
+class CueEnv(AbstractEnv):
+    """A cue (+-1) shown only at the first step; name it at the last step."""
+
+    name: str = eqx.field(static=True, default="Cue")
+
+    @property
+    def action_space(self) -> Discrete:
+        """Two actions: the two cues."""
+        return Discrete(2)
+
+    @property
+    def observation_space(self) -> Box:
+        """`[cue signal (first step only), query flag (last step)]`."""
+        return Box(-1.0, 1.0, shape=(2,))
+
+    def initial(self, *, key):
+        """A random cue."""
+        return CueState(
+            cue=jax.random.bernoulli(key).astype(jnp.int32),
+            time=jnp.zeros((), jnp.int32),
+        )
+
+    def transition(self, state, action, *, key):
+        """Time passes."""
+        return CueState(cue=state.cue, time=state.time + 1)
+
+    def observation(self, state, *, key):
+        """The cue at step 0, the query flag at the last step."""
+        signal = jnp.where(state.time == 0, 2.0 * state.cue - 1.0, 0.0)
+        query = (state.time == CUE_LENGTH - 1).astype(jnp.float32)
+        return jnp.stack([signal, query])
+
+    def reward(self, state, action, next_state, *, key):
+        """1 for naming the cue at the last step."""
+        last = state.time == CUE_LENGTH - 1
+        return jnp.where(last & (action == state.cue), 1.0, 0.0)
+
+    def terminal(self, state, *, key):
+        """After `CUE_LENGTH` steps."""
+        return state.time >= CUE_LENGTH
+
+    def truncate(self, state):
+        """Never."""
+        return jnp.asarray(False)
+
+
+POLICIES = {
+    "mlp": MLPActorCriticPolicy,
+    "gru": GRUActorCriticPolicy,
+    "lstm": LSTMActorCriticPolicy,
+}
+
+
+def memory_rows() -> list[dict]:
+    """The memory-task rows."""
+    rows = []
+    for env_name, chance in (("cue", 0.5), ("MemoryChain-bsuite", 0.0)):
+        for policy in ("gru", "lstm", "mlp"):
+            rows.append(
+                dict(
+                    name=f"{env_name}, {policy}",
+                    kind="memory",
+                    env=env_name,
+                    policy=policy,
+                    chance=chance,
+                )
+            )
+    return rows
+
+
+def run_memory_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
+    """Train every seed of a memory row at once; score the final policies."""
+    env = CueEnv() if row["env"] == "cue" else GymnaxToLeraxEnv.from_name(row["env"])
+    algo = PPO(
+        num_envs=8,
+        num_steps=16 if smoke else 48,
+        num_epochs=1 if smoke else 4,
+        num_batches=2,
+        learning_rate=3e-3,
+    )
+    total = 256 if smoke else 2**16
+    cls = POLICIES[row["policy"]]
+    sizes = (
+        dict(width_size=32)
+        if cls is MLPActorCriticPolicy
+        else dict(hidden_size=32, encoder_sizes=(32,))
+    )
+
+    def train(key):
+        policy_key, learn_key, eval_key = jax.random.split(key, 3)
+        policy = cls(env=env, key=policy_key, **sizes)
+        policy = algo.learn(env, policy, total, key=learn_key)
+        return evaluate_policy(env, policy, key=eval_key, num_episodes=256).returns
+
+    keys = jax.random.split(jax.random.key(seed), num_seeds)
+    start = time.perf_counter()
+    returns = np.asarray(jax.block_until_ready(jax.jit(jax.vmap(train))(keys)))
+    seconds = time.perf_counter() - start
+    scores = returns.mean(axis=1)
+    return dict(
+        row,
+        timesteps=total,
+        score_per_seed=[round(float(s), 2) for s in scores],
+        score=round(float(scores.mean()), 2),
+        seconds_with_compile=round(seconds, 1),
+    )
+
+
 def rows(smoke: bool) -> list[dict]:
-    """The benchmark rows: name, env scale, normalization, target."""
+    """The Pendulum rows: name, env scale, normalization, target."""
     del smoke
     return [
         dict(name="pendulum, normalized obs", scale=False, normalize=True, floor=-200),
@@ -96,6 +228,21 @@ def run_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
     )
 
 
+def render_memory_markdown(results: list[dict]) -> str:
+    """The memory rows as a Markdown table."""
+    lines = [
+        "| task, policy | score (mean) | per seed | chance | wall s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['name']} | {r['score']:.2f} | "
+            f"{', '.join(f'{s:.2f}' for s in r['score_per_seed'])} | "
+            f"{r['chance']:g} | {r['seconds_with_compile']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def render_markdown(results: list[dict]) -> str:
     """The results as a Markdown table (score and binned learning curve)."""
     header = " | ".join(f"{100 * (i + 1) // BINS}%" for i in range(BINS))
@@ -123,18 +270,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="tiny budgets")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--only", choices=("pendulum", "memory"), help="run one group of rows"
+    )
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    results = []
-    for row in rows(args.smoke):
+    results, memory = [], []
+    for row in rows(args.smoke) if args.only != "memory" else []:
         print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
         results.append(
             run_row(row, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed)
         )
         print(f"[options]   score {results[-1]['score']}", file=sys.stderr)
-    markdown = render_markdown(results)
-    print(markdown)
+    for row in memory_rows() if args.only != "pendulum" else []:
+        print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
+        memory.append(
+            run_memory_row(row, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed)
+        )
+        print(f"[options]   score {memory[-1]['score']}", file=sys.stderr)
+    if results:
+        print(render_markdown(results))
+    if memory:
+        print(render_memory_markdown(memory))
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
     report = dict(
@@ -143,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         smoke=args.smoke,
         seeds=args.seeds,
         results=results,
+        memory=memory,
     )
-    (args.out / f"{stamp}-options{'-smoke' if args.smoke else ''}.json").write_text(
+    suffix = ("-" + args.only if args.only else "") + ("-smoke" if args.smoke else "")
+    (args.out / f"{stamp}-options{suffix}.json").write_text(
         json.dumps(report, indent=1)
     )
     missed = [
