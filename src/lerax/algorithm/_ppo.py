@@ -135,6 +135,11 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     `num_batches` shuffled minibatches, minimising the clipped surrogate loss.
     The optimizer is `clip_by_global_norm(max_grad_norm)` then Adam.
 
+    A recurrent policy (`policy.is_recurrent`, e.g. `GRUActorCriticPolicy`) is
+    trained on whole sequences instead: minibatches are groups of environments
+    (`num_batches` must divide `num_envs`) in time order, and the loss re-runs
+    the policy's memory over each (truncated backpropagation through time).
+
     Continuous hyperparameters are stored as array leaves, so changing them does
     not recompile and `eqx.filter_vmap` over PPO instances sweeps them in one
     program. Sizes and flags are static.
