@@ -521,6 +521,13 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{c['num_steps']} steps, {c['num_epochs']} epochs x {c['num_batches']} "
             f"minibatches, {entry['timesteps_per_seed']} steps per seed)"
         )
+    lines += [
+        "",
+        "## Feature overheads",
+        "",
+        "What the progress bar, the loggers and the NaN/Inf guard cost is measured "
+        "by their own scripts: see [Feature overheads](overheads.md).",
+    ]
     return "\n".join(lines) + "\n"
 
 

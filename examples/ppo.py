@@ -1,11 +1,13 @@
 """Train PPO on CartPole-v1 and print progress, then save, reload and evaluate it.
 
-python examples/ppo.py [--timesteps 131072] [--seed 0] [--env CartPole-v1]
+python examples/ppo.py [--timesteps 131072] [--seed 0] [--env CartPole-v1] [--quick]
+(`--quick`, or LERAX_QUICK=1, trains 8192 steps: what CI runs.)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +27,10 @@ def main() -> None:
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--timesteps", type=int, default=2**17)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    if args.quick or os.environ.get("LERAX_QUICK") == "1":
+        args.timesteps = 2**13
 
     env = GymnaxToLeraxEnv.from_name(args.env)
     policy_key, learn_key = jax.random.split(jax.random.key(args.seed))

@@ -14,7 +14,7 @@ import numpy as np
 
 from helpers import ChainEnv
 from lerax.algorithm import PPO
-from lerax.callback import EpisodeStatisticsCallback, ProgressCallback
+from lerax.callback import EpisodeStatisticsCallback, EvalCallback, ProgressCallback
 from lerax.policy import MLPActorCriticPolicy
 
 PROGRAM = """
@@ -71,7 +71,11 @@ def test_resume_past_the_planned_total_records_every_iteration(capfd):
     env = ChainEnv()
     policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))
     algo = PPO(num_envs=2, num_steps=8, num_epochs=1, num_batches=1)
-    callbacks = [EpisodeStatisticsCallback(), ProgressCallback()]
+    callbacks = [
+        EpisodeStatisticsCallback(),
+        ProgressCallback(),
+        EvalCallback(env, every_iterations=1, num_episodes=2),
+    ]
     straight = algo.learn_state(
         env, policy, 4 * 16, key=jax.random.key(3), callback=callbacks
     )
@@ -91,3 +95,8 @@ def test_resume_past_the_planned_total_records_every_iteration(capfd):
     np.testing.assert_array_equal(stats.episodes, straight_stats.episodes)
     np.testing.assert_array_equal(stats.mean_return, straight_stats.mean_return)
     assert digest(state.policy) == digest(straight.policy)
+    evals = state.callback_state[EvalCallback]
+    np.testing.assert_array_equal(evals.iteration, [1, 2, 3, 4])
+    np.testing.assert_array_equal(
+        evals.return_mean, straight.callback_state[EvalCallback].return_mean
+    )

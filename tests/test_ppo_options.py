@@ -17,6 +17,7 @@ from lerax.algorithm import PPO
 from lerax.algorithm._schedule import (
     anneal_factor,
     find_anneal_state,
+    last_anneal_factor,
     set_anneal_horizon,
 )
 from lerax.buffer import RolloutBuffer
@@ -193,6 +194,10 @@ def test_anneal_horizon_is_the_run(scheduled_run):
     assert int(state.horizon) == 12
     assert int(state.count) == 12
     assert float(anneal_factor(state)) == 0.0
+    # The last (12th) update used 1 - 11/12 of the rate: what the log reports.
+    np.testing.assert_allclose(
+        float(last_anneal_factor(scheduled_run.opt_state)), 1 / 12, rtol=1e-6
+    )
 
 
 # ------------------------------------------------------- value-clip coefficient

@@ -17,6 +17,7 @@ from ._actor_critic import (
     explained_variance,
 )
 from ._base import PolicyType
+from ._learning_rate import learning_rate_in_use
 from ._nonfinite import check_on_nonfinite, guarded_update
 from ._on_policy import as_leaf, check_number
 
@@ -154,8 +155,8 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
             key: Unused.
 
         Returns:
-            The updated policy and optimizer state, and a log of the losses and
-            the explained variance.
+            The updated policy and optimizer state, and a log of the losses,
+            the explained variance and the learning rate used.
         """
         flat = buffer.without_next().flatten()
 
@@ -193,5 +194,6 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
             log["nonfinite_loss"] = bad_loss
             log["nonfinite_gradient"] = bad_gradient
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
+        log["learning_rate"] = learning_rate_in_use(self.learning_rate, opt_state)
         log = {k: jnp.asarray(v) for k, v in log.items()}
         return new_policy, new_opt_state, log

@@ -80,6 +80,7 @@ def actor_critic_step(
             done=done,
             episode_return=episode_return,
             episode_length=episode_length,
+            action_mask=action_mask,
         ),
         key=callback_key,
     )

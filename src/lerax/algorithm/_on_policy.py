@@ -269,7 +269,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             total_timesteps, (int, np.integer)
         ):
             raise ValueError(
-                f"total_timesteps must be a Python int, got {total_timesteps!r}."
+                f"total_timesteps must be a Python int, got {plain(total_timesteps)}."
             )
         per_iteration = self.num_envs * self.num_steps
         if total_timesteps < per_iteration:
@@ -370,6 +370,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             num_steps=self.num_steps,
             num_iterations=num_iterations,
             total_timesteps=num_iterations * self.num_envs * self.num_steps,
+            policy=policy,
+            algorithm=self,
         )
         return OnPolicyState(
             iteration_count=jnp.zeros((), jnp.int32),
@@ -648,6 +650,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
                 num_steps=self.num_steps,
                 num_iterations=total,
                 total_timesteps=total * self.num_envs * self.num_steps,
+                policy=state.policy,
+                algorithm=self,
             )
             state = dataclasses.replace(
                 state,

@@ -22,12 +22,17 @@ from ._actor_critic import (
     explained_variance,
 )
 from ._base import PolicyType
+from ._learning_rate import learning_rate_in_use
 from ._nonfinite import check_on_nonfinite, guarded_update
 from ._on_policy import as_leaf, check_number
 from ._on_policy_state import OnPolicyState
 from ._reward_scaling import RewardNormalizerState
 from ._scan import filter_scan
-from ._schedule import scale_by_linear_anneal, set_anneal_horizon
+from ._schedule import (
+    last_anneal_factor,
+    scale_by_linear_anneal,
+    set_anneal_horizon,
+)
 
 
 class PPOStats(eqx.Module):
@@ -508,8 +513,9 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             `PPOStats` over the minibatches of the epochs run, except that
             `explained_variance` is the usual rollout-level figure: that of the
             behaviour policy's values (those stored in the buffer) for the
-            returns. `epochs_run` is the number of epochs run (`num_epochs`
-            unless `target_kl` stopped early).
+            returns, and `learning_rate` is the rate of the iteration's last
+            update (annealing included). `epochs_run` is the number of epochs
+            run (`num_epochs` unless `target_kl` stopped early).
         """
         if getattr(policy, "is_recurrent", False):
             # Whole sequences, split by environment, time order kept.
@@ -568,5 +574,9 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             jnp.where(weights, stats.nonfinite_gradient, 0.0)
         )
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
+        learning_rate = learning_rate_in_use(self.learning_rate, opt_state)
+        if self.anneal_learning_rate:
+            learning_rate = learning_rate * last_anneal_factor(opt_state)
+        log["learning_rate"] = learning_rate
         log["epochs_run"] = jnp.sum(ran).astype(jnp.float32)
         return policy, opt_state, log

@@ -107,3 +107,18 @@ def find_anneal_state(opt_state: optax.OptState) -> LinearAnnealState | None:
         if _is_anneal_state(leaf):
             return leaf
     return None
+
+
+def last_anneal_factor(opt_state: optax.OptState) -> Float[Array, ""]:
+    """The factor the latest update was multiplied by (1 if none was annealed).
+
+    Args:
+        opt_state: An optimizer state after at least one update.
+
+    Returns:
+        `max(1 - (count - 1) / horizon, 0)`, or 1 without an anneal state.
+    """
+    state = find_anneal_state(opt_state)
+    if state is None:
+        return jnp.ones((), jnp.float32)
+    return anneal_factor(state._replace(count=jnp.maximum(state.count - 1, 0)))

@@ -41,12 +41,18 @@ class ResetContext(eqx.Module):
         num_steps: The rollout length per environment and iteration.
         num_iterations: The number of iterations the run will make.
         total_timesteps: `num_envs * num_steps * num_iterations`.
+        policy: The policy before training (callbacks that keep a copy of a
+            policy size it by this one); `None` if the algorithm gives none.
+        algorithm: The algorithm (callbacks that report hyperparameters read
+            them from it); `None` if the algorithm gives none.
     """
 
     num_envs: int = eqx.field(static=True)
     num_steps: int = eqx.field(static=True)
     num_iterations: int = eqx.field(static=True)
     total_timesteps: int = eqx.field(static=True)
+    policy: Any = None
+    algorithm: Any = None
 
 
 class StepContext(eqx.Module):
@@ -58,13 +64,16 @@ class StepContext(eqx.Module):
     Attributes:
         state: This environment's callback step state before the step.
         observation: The observation the action was chosen from.
-        action: The action taken.
+        action: The action the environment received (with `clip_actions`, a
+            `Box` action clipped to the space's bounds).
         reward: The reward received.
         terminated: Whether the episode terminated with this step.
         truncated: Whether the episode was truncated with this step.
         done: `terminated | truncated`.
         episode_return: The undiscounted return of the episode so far.
         episode_length: The length of the episode so far.
+        action_mask: The action mask the action was chosen under (`None` when
+            the environment has none).
     """
 
     state: AbstractCallbackStepState
@@ -76,6 +85,7 @@ class StepContext(eqx.Module):
     done: Bool[Array, ""]
     episode_return: Float[Array, ""]
     episode_length: Int[Array, ""]
+    action_mask: PyTree = None
 
 
 class IterationContext(eqx.Module):

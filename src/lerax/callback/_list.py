@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import equinox as eqx
 import jax
 from jaxtyping import Array, Key
 
@@ -21,11 +22,55 @@ from ._base import (
 class ListCallbackState(AbstractCallbackState):
     """The states of a `ListCallback`'s callbacks, in order.
 
+    Read one by position or by name, without knowing the list's order:
+    `state[EvalCallback]` is the state of the list's `EvalCallback`, and
+    `state[EvalState]` the state that is an `EvalState`.
+
     Attributes:
         states: One state per callback.
+        kinds: The callbacks' classes, in the same order.
     """
 
     states: tuple[AbstractCallbackState, ...]
+    kinds: tuple[type, ...] = eqx.field(static=True, default=())
+
+    def __getitem__(self, key: int | type) -> AbstractCallbackState:
+        """The state of one callback.
+
+        Args:
+            key: A position in the list; a callback class (the state of the
+                callback of that class, subclasses included); or a state class
+                (the state of that class).
+
+        Returns:
+            The callback's state.
+
+        Raises:
+            KeyError: If no callback, or more than one, matches a class (the
+                message lists the callbacks).
+            TypeError: If `key` is neither an int nor a class.
+        """
+        if isinstance(key, int):
+            return self.states[key]
+        if not isinstance(key, type):
+            raise TypeError(
+                f"ListCallbackState: index with an int or a callback class, got "
+                f"{type(key).__name__}."
+            )
+        if issubclass(key, AbstractCallbackState):
+            found = [i for i, s in enumerate(self.states) if isinstance(s, key)]
+        else:
+            found = [i for i, k in enumerate(self.kinds) if issubclass(k, key)]
+        if len(found) != 1:
+            names = [k.__name__ for k in self.kinds] or [
+                type(s).__name__ for s in self.states
+            ]
+            how = "no" if not found else f"{len(found)} (at {found}); index by position"
+            raise KeyError(
+                f"ListCallbackState: {how} entries match {key.__name__}; the "
+                f"callbacks are {names}."
+            )
+        return self.states[found[0]]
 
 
 class ListCallbackStepState(AbstractCallbackStepState):
@@ -83,7 +128,8 @@ class ListCallback(AbstractCallback):
             tuple(
                 cb.reset(ctx, key=k)
                 for cb, k in zip(self.callbacks, keys, strict=False)
-            )
+            ),
+            kinds=tuple(type(cb) for cb in self.callbacks),
         )
 
     def step_reset(self, *, key: Key[Array, ""]) -> ListCallbackStepState:
@@ -139,7 +185,8 @@ class ListCallback(AbstractCallback):
         """
         keys = self._keys(key)
         return ListCallbackState(
-            tuple(
+            kinds=ctx.state.kinds,
+            states=tuple(
                 cb.on_iteration(
                     dataclasses.replace(ctx, state=s, step_states=ss), key=k
                 )
@@ -150,7 +197,7 @@ class ListCallback(AbstractCallback):
                     keys,
                     strict=False,
                 )
-            )
+            ),
         )
 
     def extend(self, state: ListCallbackState, ctx: ResetContext) -> ListCallbackState:
@@ -167,5 +214,6 @@ class ListCallback(AbstractCallback):
             tuple(
                 cb.extend(s, ctx)
                 for cb, s in zip(self.callbacks, state.states, strict=False)
-            )
+            ),
+            kinds=state.kinds,
         )

@@ -1,0 +1,344 @@
+"""Sending each iteration's metrics to logging backends from the compiled run."""
+
+from __future__ import annotations
+
+import atexit
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Int, Key
+
+from ._base import (
+    AbstractCallback,
+    AbstractCallbackState,
+    IterationContext,
+    ResetContext,
+    StepContext,
+)
+from ._episode_statistics import (
+    EpisodeStatisticsStepState,
+    _initial_step_state,
+    _record_step,
+)
+from ._host import emit, lookup, register
+from ._logging_backend import LEADING_COLUMNS, AbstractLoggingBackend
+from ._recent_episodes import RecentEpisodes, hyperparameters_of
+
+EVAL_COLUMNS = (
+    "eval_return_mean",
+    "eval_return_std",
+    "eval_length_mean",
+    "eval_length_std",
+)
+
+_OPEN_HOSTS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_hosts() -> None:
+    for host in list(_OPEN_HOSTS):
+        host.close()
+
+
+def _python(value: np.ndarray) -> Any:
+    if value.dtype == np.float32:
+        # The shortest decimal that is the same float32 (0.2, not 0.2000000029...).
+        return float(str(value))
+    return value.item()
+
+
+class LoggingHost:
+    """The host side of a `LoggingCallback`: backends and the run's clock.
+
+    Attributes:
+        backends: The backends rows go to.
+        with_eval: Whether an `EvalCallback` reports through this logger (its
+            columns are then part of every row).
+    """
+
+    def __init__(self, backends: tuple[AbstractLoggingBackend, ...]):
+        self.backends = backends
+        self.with_eval = False
+        self._open = False
+        self._columns: tuple[str, ...] | None = None
+        self._pending_eval: list[dict[str, Any]] = []
+        self._start_time = 0.0
+        self._last_time = 0.0
+        self._last_timesteps = 0
+        self._num_runs = 0
+        self._hyperparameters: list[dict[str, Any]] = [{}]
+
+    def receive(self, event: str, data: dict[str, np.ndarray], num_runs: int) -> None:
+        """Handle a delivery from the compiled run.
+
+        Args:
+            event: `"start"`, `"iteration"` or `"eval"`.
+            data: The values, each with a leading axis of length `num_runs`.
+            num_runs: The number of runs (seeds) in the batch.
+        """
+        if event == "start":
+            self._start(data["hyperparameters"], num_runs)
+        elif event == "eval":
+            self._ensure_open(num_runs)
+            self._pending_eval = [
+                {k: _python(data[k][i]) for k in EVAL_COLUMNS} for i in range(num_runs)
+            ]
+        elif event == "iteration":
+            if not bool(data["should_log"][0]):
+                return
+            self._ensure_open(num_runs)
+            self._iteration(data, num_runs)
+
+    def _ensure_open(self, num_runs: int) -> None:
+        if self._open:
+            return
+        if self._num_runs == num_runs:
+            # A run continued by `resume` after its planned last iteration: the
+            # files are continued (backends reopen them for appending).
+            self._open = True
+            _OPEN_HOSTS.add(self)
+            self._last_time = time.perf_counter()
+        else:
+            self._start({}, num_runs)
+
+    def _start(self, data: Any, num_runs: int, *, as_rows: bool = False) -> None:
+        self.close()
+        if as_rows:
+            hyperparameters = list(data)
+        else:
+            hyperparameters = [
+                {k: _python(v[i]) for k, v in data.items()} for i in range(num_runs)
+            ]
+        self._hyperparameters = hyperparameters or [{}]
+        self._num_runs = num_runs
+        for backend in self.backends:
+            backend.start(hyperparameters)
+        self._open = True
+        _OPEN_HOSTS.add(self)
+        self._columns = None
+        self._pending_eval = []
+        self._start_time = self._last_time = time.perf_counter()
+        self._last_timesteps = 0
+
+    def _iteration(self, data: dict[str, np.ndarray], num_runs: int) -> None:
+        if num_runs != self._num_runs:
+            # Nothing differed between runs at the start: restart with N copies.
+            self._start(self._hyperparameters[:1] * num_runs, num_runs, as_rows=True)
+        now = time.perf_counter()
+        timesteps = int(data["timesteps"][0])
+        rate = (timesteps - self._last_timesteps) / max(now - self._last_time, 1e-9)
+        self._last_time, self._last_timesteps = now, timesteps
+        log = data["log"]
+        if self._columns is None:
+            self._columns = (
+                LEADING_COLUMNS + tuple(log) + (EVAL_COLUMNS if self.with_eval else ())
+            )
+        rows = []
+        for i in range(num_runs):
+            row: dict[str, Any] = {
+                "seed": i,
+                "iteration": int(data["iteration"][i]),
+                "timesteps": int(data["timesteps"][i]),
+                "wall_time": now - self._start_time,
+                "steps_per_second": rate,
+                "episode_return": _python(data["episode_return"][i]),
+                "episode_length": _python(data["episode_length"][i]),
+                "episodes": int(data["episodes"][i]),
+            }
+            row.update({k: _python(v[i]) for k, v in log.items()})
+            if self._pending_eval:
+                row.update(self._pending_eval[i])
+            rows.append(row)
+        self._pending_eval = []
+        for backend in self.backends:
+            backend.write(rows, self._columns)
+        if int(data["iteration"][0]) >= int(data["num_iterations"][0]):
+            self.close()
+
+    def close(self) -> None:
+        """Close every backend (a later run opens them again)."""
+        if self._open:
+            self._open = False
+            _OPEN_HOSTS.discard(self)
+            for backend in self.backends:
+                backend.close()
+
+
+class LoggingState(AbstractCallbackState):
+    """What a `LoggingCallback` carries: the episode totals at the last row.
+
+    Attributes:
+        episodes: Totals and latest means of finished episodes.
+    """
+
+    episodes: RecentEpisodes
+
+
+class LoggingCallback(AbstractCallback):
+    """Write every `every`-th iteration's metrics to logging backends.
+
+    Each row holds `seed`, `iteration` (iterations done, from 1), `timesteps`,
+    `wall_time` (seconds since the run started), `steps_per_second` (of one
+    run, since the previous row), `episode_return` and `episode_length` (mean
+    over the episodes finished since the previous row; when none finished, the
+    latest such mean, and missing before the first episode ends), `episodes`
+    (how many finished), every entry of the algorithm's training log (for PPO
+    the `PPOStats` fields and `learning_rate`) and, when an `EvalCallback`
+    reports through this logger, `eval_return_mean`, `eval_return_std`,
+    `eval_length_mean`, `eval_length_std` (on the row of the iteration it
+    evaluated, if it comes before this callback in the list).
+
+    Under `jax.vmap` over seeds (or hyperparameters) every row is written once
+    per batch member, with `seed` its index, in one host call per iteration.
+    The algorithm's hyperparameters are written once, when the run starts.
+
+    The backends live on the host, outside the compiled program (this Module
+    holds only an integer handle to them), so a new `LoggingCallback` with the
+    same `every` reuses the compiled program.
+
+    Attributes:
+        every: Write a row every `every` iterations (and after the last).
+        handle: The handle of the host-side backends (an int32 array).
+    """
+
+    every: int = eqx.field(static=True)
+    handle: Int[Array, ""]
+
+    def __init__(self, backends: Sequence[AbstractLoggingBackend], every: int = 1):
+        """Create the callback.
+
+        Args:
+            backends: Where rows go (`ConsoleBackend`, `CSVBackend`,
+                `JSONLBackend`, `TensorBoardBackend`, `WandbBackend`).
+            every: Write a row every `every` iterations (the last iteration
+                always writes one).
+
+        Raises:
+            TypeError: If a backend is not an `AbstractLoggingBackend`.
+            ValueError: If `every` < 1.
+        """
+        if isinstance(backends, AbstractLoggingBackend):
+            backends = (backends,)
+        backends = tuple(backends)
+        for i, backend in enumerate(backends):
+            if not isinstance(backend, AbstractLoggingBackend):
+                raise TypeError(
+                    f"LoggingCallback: backend {i} is {type(backend).__name__}, "
+                    "not an AbstractLoggingBackend."
+                )
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(
+                f"LoggingCallback: every must be an int >= 1, got {every!r}."
+            )
+        self.every = every
+        self.handle = register(LoggingHost(backends))
+
+    @property
+    def host(self) -> LoggingHost:
+        """The host-side object holding the backends."""
+        return lookup(self.handle)
+
+    @property
+    def backends(self) -> tuple[AbstractLoggingBackend, ...]:
+        """The backends rows go to."""
+        return self.host.backends
+
+    def close(self) -> None:
+        """Close the backends now (runs close them after their last iteration)."""
+        self.host.close()
+
+    def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> LoggingState:
+        """Start the run on the host (hyperparameters are written here).
+
+        Args:
+            ctx: The run's sizes and algorithm.
+            key: Ignored.
+
+        Returns:
+            Zero episode totals.
+        """
+        hyperparameters = {
+            **hyperparameters_of(ctx.algorithm),
+            "num_iterations": jnp.asarray(ctx.num_iterations),
+            "total_timesteps": jnp.asarray(ctx.total_timesteps),
+        }
+        # The key differs between vmapped seeds, so the host learns how many
+        # runs there are even when no hyperparameter is batched.
+        emit(
+            self.handle,
+            "start",
+            {"hyperparameters": hyperparameters, "key": jax.random.key_data(key)},
+        )
+        return LoggingState(episodes=RecentEpisodes.initial())
+
+    def step_reset(self, *, key: Key[Array, ""]) -> EpisodeStatisticsStepState:
+        """Zero episode totals for one environment.
+
+        Args:
+            key: Ignored.
+
+        Returns:
+            Zero totals.
+        """
+        return _initial_step_state()
+
+    def on_step(
+        self, ctx: StepContext, *, key: Key[Array, ""]
+    ) -> EpisodeStatisticsStepState:
+        """Add the episode that ended with this step, if one did.
+
+        Args:
+            ctx: The step's data.
+            key: Ignored.
+
+        Returns:
+            The updated totals.
+        """
+        return _record_step(ctx)
+
+    def on_iteration(
+        self, ctx: IterationContext, *, key: Key[Array, ""]
+    ) -> LoggingState:
+        """Send this iteration's row to the host, if it is one to write.
+
+        Args:
+            ctx: The iteration's data.
+            key: Ignored.
+
+        Returns:
+            The episode totals at the last written row.
+        """
+        state = ctx.state
+        assert isinstance(state, LoggingState)
+        done = ctx.iteration + 1
+        should_log = (done % self.every == 0) | (done >= ctx.num_iterations)
+        log = {
+            k: jnp.asarray(v, jnp.float32)
+            for k, v in ctx.log.items()
+            if jnp.ndim(v) == 0
+        }
+
+        def write(episodes: RecentEpisodes) -> RecentEpisodes:
+            episodes, metrics = episodes.report(ctx.step_states)
+            emit(
+                self.handle,
+                "iteration",
+                {
+                    "should_log": should_log,
+                    "iteration": done,
+                    "num_iterations": jnp.asarray(ctx.num_iterations),
+                    "timesteps": ctx.timesteps,
+                    **metrics,
+                    "log": log,
+                },
+            )
+            return episodes
+
+        episodes = jax.lax.cond(should_log, write, lambda e: e, state.episodes)
+        return LoggingState(episodes=episodes)
