@@ -46,6 +46,8 @@ LOG_KEYS = (
     "entropy_loss",
     "explained_variance",
     "learning_rate",
+    "nonfinite_gradient",
+    "nonfinite_loss",
     "policy_loss",
     "total_loss",
     "value_loss",

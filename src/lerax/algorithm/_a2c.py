@@ -194,6 +194,6 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
             log["nonfinite_loss"] = bad_loss
             log["nonfinite_gradient"] = bad_gradient
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
-        log["learning_rate"] = learning_rate_in_use(self.learning_rate, opt_state)
+        log["learning_rate"] = learning_rate_in_use(self.learning_rate, new_opt_state)
         log = {k: jnp.asarray(v) for k, v in log.items()}
         return new_policy, new_opt_state, log

@@ -405,28 +405,44 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             The algorithm state after the iteration.
         """
         rollout_key, post_key, train_key, callback_key = jax.random.split(key, 4)
-        step_state, buffer = self.collect_rollout(
-            state.env, state.policy, state.step_state, callback, rollout_key
-        )
-        reward_normalizer = getattr(state, "reward_normalizer", None)
-        if reward_normalizer is not None:
-            reward_normalizer, rewards = reward_normalizer.scale(
-                buffer.rewards,
-                buffer.terminations | buffer.truncations,
-                gamma=self.gamma,
+
+        def work(state):
+            step_state, buffer = self.collect_rollout(
+                state.env, state.policy, state.step_state, callback, rollout_key
             )
-            buffer = dataclasses.replace(buffer, rewards=rewards)
+            reward_normalizer = getattr(state, "reward_normalizer", None)
+            if reward_normalizer is not None:
+                reward_normalizer, rewards = reward_normalizer.scale(
+                    buffer.rewards,
+                    buffer.terminations | buffer.truncations,
+                    gamma=self.gamma,
+                )
+                buffer = dataclasses.replace(buffer, rewards=rewards)
+            buffer = self.post_collect(
+                state.env, state.policy, step_state, buffer, key=post_key
+            )
+            policy, opt_state, log = self.train(
+                state.policy, state.opt_state, buffer, key=train_key
+            )
+            # Running observation statistics (a policy with
+            # `normalize_observations`) take in this rollout after training, so
+            # each rollout is collected and trained on under the same statistics.
+            policy = update_observation_statistics(policy, buffer.observations)
+            return step_state, buffer, policy, opt_state, log, reward_normalizer
+
+        if self.nonfinite_mode() == "error" and hasattr(state, "fault"):
+            # After a fault the rest of the run does no work (it raises at the
+            # end). Only the work is inside the branch: the iteration count and
+            # the callbacks stay outside, so under `jax.vmap` (where a branch on
+            # batched data becomes a select over batched operands) the count
+            # stays unbatched and callbacks' own branches stay real branches.
+            step_state, buffer, policy, opt_state, log, reward_normalizer = _unless(
+                state.fault != 0, work, state
+            )
+        else:
+            step_state, buffer, policy, opt_state, log, reward_normalizer = work(state)
+        if reward_normalizer is not None:
             state = dataclasses.replace(state, reward_normalizer=reward_normalizer)
-        buffer = self.post_collect(
-            state.env, state.policy, step_state, buffer, key=post_key
-        )
-        policy, opt_state, log = self.train(
-            state.policy, state.opt_state, buffer, key=train_key
-        )
-        # Running observation statistics (a policy with `normalize_observations`)
-        # take in this rollout after training, so each rollout is collected and
-        # trained on under the same statistics.
-        policy = update_observation_statistics(policy, buffer.observations)
         new_state = state.next(step_state, policy, opt_state)
         if self.nonfinite_mode() != "ignore":
             new_state = self._guard(state, new_state, buffer, log)
@@ -762,13 +778,48 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         ).policy
 
 
+def _unless(faulted, work, state):
+    """`work(state)`, or (when `faulted`) the state's own parts and zeros.
+
+    A `lax.cond` over the array parts; the skipped branch returns the unchanged
+    step state, policy, optimizer state and reward normalizer, and a zero
+    buffer and log.
+    """
+    dynamic, static = eqx.partition(state, eqx.is_array)
+    shapes = eqx.filter_eval_shape(work, state)
+    out_static = eqx.filter(shapes, lambda x: not isinstance(x, jax.ShapeDtypeStruct))
+
+    def run(dynamic):
+        out = work(eqx.combine(dynamic, static))
+        return eqx.filter(out, eqx.is_array)
+
+    def skip(dynamic):
+        kept = eqx.combine(dynamic, static)
+        zeros = jax.tree.map(
+            lambda x: jnp.zeros(x.shape, x.dtype),
+            eqx.filter(shapes, lambda x: isinstance(x, jax.ShapeDtypeStruct)),
+        )
+        _, buffer, _, _, log, _ = zeros
+        out = (
+            kept.step_state,
+            buffer,
+            kept.policy,
+            kept.opt_state,
+            log,
+            getattr(kept, "reward_normalizer", None),
+        )
+        return eqx.filter(out, eqx.is_array)
+
+    out = jax.lax.cond(faulted, skip, run, dynamic)
+    return eqx.combine(out, out_static)
+
+
 def _run(algorithm, state, indices, num_iterations, callback, checkpointer):
     """The iterations `indices` (from 0) of a run of `num_iterations`, one `lax.scan`.
 
     The scanned iteration index never depends on the key, so it is not batched
     by `jax.vmap` and the checkpoint condition stays a real branch under `vmap`.
     """
-    stop_on_fault = algorithm.nonfinite_mode() == "error" and hasattr(state, "fault")
 
     def iteration(state):
         key, iteration_key = jax.random.split(state.key)
@@ -776,20 +827,9 @@ def _run(algorithm, state, indices, num_iterations, callback, checkpointer):
         return algorithm.iteration(state, key=iteration_key, callback=callback)
 
     def body(state, index):
-        if stop_on_fault:
-            dynamic, static = eqx.partition(state, eqx.is_array)
-            dynamic = jax.lax.cond(
-                state.fault == 0,
-                lambda d: eqx.filter(iteration(eqx.combine(d, static)), eqx.is_array),
-                lambda d: d,
-                dynamic,
-            )
-            state = eqx.combine(dynamic, static)
-        else:
-            state = iteration(state)
+        state = iteration(state)
         if checkpointer is not None:
-            count = checkpointer.maybe_save(state, index, num_iterations)
-            state = dataclasses.replace(state, iteration_count=count)
+            checkpointer.maybe_save(state, index, num_iterations)
         return state, None
 
     if indices.shape[0] == 0:
@@ -805,6 +845,8 @@ def _learn(algorithm, env, policy, num_iterations, start, key, callback, checkpo
     )
     if start:
         state = checkpointer.restore(state)
+        # The restored count is `start`; a constant keeps it unbatched under vmap.
+        state = dataclasses.replace(state, iteration_count=jnp.int32(start))
     indices = jnp.arange(start, num_iterations, dtype=jnp.int32)
     return _run(algorithm, state, indices, num_iterations, callback, checkpointer)
 

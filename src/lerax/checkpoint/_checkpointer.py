@@ -30,6 +30,7 @@ import numpy as np
 from jaxtyping import Array, Int, PyTree
 
 from lerax._checks import check_size
+from lerax.callback._host import emit, lookup, register
 
 _FORMAT = 1
 _MAX_REPORTED = 6
@@ -88,7 +89,27 @@ class _Host:
         self.error: BaseException | None = None
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        self.handle = -1
         self._manager = None
+
+    def receive(self, event: str, data: dict[str, Any], num_runs: int) -> None:
+        """Take a state the compiled run hands over (see `lerax.callback._host`).
+
+        Args:
+            event: "save".
+            data: `count` (iterations done) and `leaves`, each with the runs
+                flattened into one leading axis of length `num_runs`.
+            num_runs: 1, or the number of vmapped runs.
+        """
+        if event != "save":
+            return
+        if self.meta is None:  # a compiled run re-used without prepare()
+            self.error = RuntimeError("Checkpointer.prepare was not called.")
+            return
+        step = int(np.asarray(data["count"]).reshape(-1)[0])
+        leaves = [np.array(a, copy=True) for a in data["leaves"]]
+        meta = dict(self.meta, num_leaves=len(leaves), step=step, num_runs=num_runs)
+        self.submit(_Pending(step=step, leaves=leaves, meta=meta))
 
     # -- orbax ------------------------------------------------------------------
 
@@ -169,34 +190,29 @@ class _Host:
             ) from error
 
 
-# Hosts by directory, and by a small integer handle: the compiled program only
-# carries the handle (an array leaf), so checkpointers of different directories
-# share one compiled program.
+# Hosts by directory. The compiled program names a host only by its handle (an
+# array leaf registered with `lerax.callback`'s host table), so checkpointers of
+# different directories share one compiled program.
 _HOSTS: dict[Path, _Host] = {}
-_HANDLES: list[_Host] = []
 _HOSTS_LOCK = threading.Lock()
 
 
-def _host(directory: Path, keep: int) -> tuple[int, _Host]:
+def _host(directory: Path, keep: int) -> _Host:
     with _HOSTS_LOCK:
         host = _HOSTS.get(directory)
         if host is None:
             host = _HOSTS[directory] = _Host(directory, keep)
-            _HANDLES.append(host)
+            host.handle = int(register(host))
         elif host.keep != keep:
             host.wait()
             host.forget_manager()
             host.keep = keep
-        return _HANDLES.index(host), host
-
-
-def _host_of(handle: np.ndarray) -> _Host:
-    return _HANDLES[int(np.asarray(handle).reshape(-1)[0])]
+        return host
 
 
 @atexit.register
 def _flush_all() -> None:  # pragma: no cover - runs at interpreter exit
-    for host in list(_HANDLES):
+    for host in list(_HOSTS.values()):
         try:
             host.wait()
         except Exception as error:
@@ -274,10 +290,10 @@ class Checkpointer(eqx.Module):
             raise ValueError(
                 f"Checkpointer: directory {str(path)!r} exists and is not a directory."
             )
-        handle, _ = _host(path, int(keep))
+        host = _host(path, int(keep))
         # The directory reaches the compiled program only as this handle, so a
         # new directory does not recompile anything.
-        self.handle = jnp.asarray(handle, jnp.int32)
+        self.handle = jnp.asarray(host.handle, jnp.int32)
         self.every_iterations = every_iterations
 
     @property
@@ -291,7 +307,7 @@ class Checkpointer(eqx.Module):
         return self._host().keep
 
     def _host(self) -> _Host:
-        return _host_of(np.asarray(self.handle))
+        return lookup(self.handle)
 
     def steps(self) -> list[int]:
         """The iteration counts of the checkpoints in the directory, oldest first.
@@ -386,13 +402,19 @@ class Checkpointer(eqx.Module):
         example_ndim = raw[0].ndim
 
         def load(handle, *arrays):
-            saved = _host_of(handle).restore_leaves
+            # Saved leaves have the runs flattened into one leading axis (one
+            # run without jax.vmap); this run's arrays say the batch shape.
+            saved = lookup(handle).restore_leaves
             ok = saved is not None and len(saved) == len(arrays)
             ok = ok and all(
-                s.shape == a.shape and s.dtype == a.dtype
+                s.size == a.size and s.dtype == a.dtype
                 for s, a in zip(saved, arrays, strict=True)
             )
-            out = saved if ok else [np.zeros(a.shape, a.dtype) for a in arrays]
+            out = (
+                [s.reshape(a.shape) for s, a in zip(saved, arrays, strict=True)]
+                if ok
+                else [np.zeros(a.shape, a.dtype) for a in arrays]
+            )
             flag = np.full(arrays[0].shape[: arrays[0].ndim - example_ndim], ok)
             return [flag, *out]
 
@@ -416,47 +438,27 @@ class Checkpointer(eqx.Module):
         state: PyTree,
         iteration: Int[Array, ""],
         num_iterations: int,
-    ) -> Int[Array, "..."]:
+    ) -> None:
         """Hand `state` to the writer if iteration `iteration` (from 0) is due.
+
+        The arrays leave through an ordered host callback (never pruned as dead
+        code); under `jax.vmap` the host receives every member in one call.
 
         Args:
             state: The state after iteration `iteration`; must have an
                 `iteration_count` field.
-            iteration: The index of the iteration just finished (not batched).
+            iteration: The index of the iteration just finished (not batched, so
+                the condition stays a real branch under `jax.vmap`).
             num_iterations: The run's total; the last iteration is always saved.
-
-        Returns:
-            `state.iteration_count`, passed through the host so that the write
-            cannot be pruned from the program.
         """
         due = ((iteration + 1) % self.every_iterations == 0) | (
             iteration + 1 == num_iterations
         )
         dynamic = eqx.filter(state, eqx.is_array)
         raw = [_to_raw(leaf) for leaf in jax.tree.leaves(dynamic)]
-        count = state.iteration_count
+        data = {"count": state.iteration_count, "leaves": raw}
 
-        def save(handle, count, *arrays):
-            host = _host_of(handle)
-            if host.meta is None:  # a compiled run re-used without prepare()
-                raise RuntimeError("Checkpointer.prepare was not called.")
-            step = int(np.asarray(count).reshape(-1)[0])
-            leaves = [np.array(a, copy=True) for a in arrays]
-            meta = dict(host.meta, num_leaves=len(leaves), step=step)
-            host.submit(_Pending(step=step, leaves=leaves, meta=meta))
-            return np.asarray(count, dtype=np.int32)
+        def write(data):
+            emit(self.handle, "save", data)
 
-        def write(operands):
-            handle, count, raw = operands
-            return jax.pure_callback(
-                save,
-                jax.ShapeDtypeStruct(count.shape, jnp.int32),
-                handle,
-                count,
-                *raw,
-                vmap_method="broadcast_all",
-            )
-
-        return jax.lax.cond(
-            due, write, lambda operands: operands[1], (self.handle, count, raw)
-        )
+        jax.lax.cond(due, write, lambda data: None, data)
