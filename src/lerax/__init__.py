@@ -2,7 +2,19 @@
 
 Import from the subpackages: `lerax.space`, `lerax.env`, `lerax.policy`,
 `lerax.distribution`, `lerax.buffer`, `lerax.algorithm`, `lerax.callback`,
-`lerax.evaluation` and `lerax.compatibility.gymnax`.
+`lerax.evaluation` and `lerax.compatibility.gymnax`. `lerax.train_seeds`,
+`lerax.sweep` and `lerax.select` are `lerax.scale`'s (imported on first use).
 """
 
 __version__ = "0.1.0"
+
+_SCALE = ("train_seeds", "sweep", "select")
+
+
+def __getattr__(name: str):
+    # Lazy, so `import lerax` stays light and free of import cycles.
+    if name in _SCALE:
+        from lerax import scale
+
+        return getattr(scale, name)
+    raise AttributeError(f"module 'lerax' has no attribute {name!r}")

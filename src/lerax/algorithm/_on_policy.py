@@ -22,6 +22,7 @@ from jaxtyping import Array, Float, Key, Scalar
 
 from lerax._checks import check_env_and_policy, check_size, plain
 from lerax._serialization import structure_entries
+from lerax._sharding import check_mesh, current_mesh, replicate, shard_along, tracing_on
 from lerax.buffer import RolloutBuffer
 from lerax.callback import (
     AbstractCallback,
@@ -335,9 +336,14 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             return self.per_step(state), entry
 
         def one_step(state, k):
-            return jax.vmap(one_env)(state, jax.random.split(k, self.num_envs))
+            state, entry = jax.vmap(one_env)(state, jax.random.split(k, self.num_envs))
+            # With a mesh (`learn(..., mesh=)`), each device steps its own envs.
+            return shard_along(state, 0), shard_along(entry, 0)
 
-        return filter_scan(one_step, step_state, jax.random.split(key, self.num_steps))
+        step_state, buffer = filter_scan(
+            one_step, step_state, jax.random.split(key, self.num_steps)
+        )
+        return step_state, shard_along(buffer, 1)
 
     def reset(
         self,
@@ -686,6 +692,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         key: Key[Array, ""],
         callback: Sequence[AbstractCallback] | AbstractCallback | None = None,
         checkpointer: Checkpointer | None = None,
+        mesh: jax.sharding.Mesh | None = None,
     ) -> OnPolicyState[PolicyType]:
         """Like `learn`, but return the whole final state, callback states included.
 
@@ -698,21 +705,28 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             checkpointer: A `lerax.checkpoint.Checkpointer`: save the state
                 periodically and continue from the newest checkpoint in its
                 directory, if any.
+            mesh: A one-axis `jax.sharding.Mesh`: the environments (and the
+                rollout buffer and minibatches) are split along `num_envs` over
+                its devices, the policy and optimizer state are replicated, and
+                XLA inserts the gradient all-reduce. None (the default) runs on
+                the default device and adds nothing to the program.
 
         Returns:
             The final algorithm state.
 
         Raises:
-            TypeError: If `env` is not a lerax environment, or `checkpointer`
-                not a `Checkpointer`.
+            TypeError: If `env` is not a lerax environment, `checkpointer` not a
+                `Checkpointer`, or `mesh` not a `jax.sharding.Mesh`.
             ValueError: If a size, the budget or the env/policy pairing is
-                invalid, or the checkpoint directory holds another run.
+                invalid, the checkpoint directory holds another run, or the
+                mesh has more than one axis or does not divide `num_envs`.
             NonFiniteError: If a NaN or Inf stopped the run (with
                 `on_nonfinite="error"`).
         """
         callback = self.consolidate_callbacks(callback)
         num_iterations = self.num_iterations(total_timesteps)
         self.check_compatible(env, policy)
+        check_mesh(type(self).__name__, mesh, self.num_envs)
         start = 0
         if checkpointer is not None:
             if not isinstance(checkpointer, Checkpointer):
@@ -723,7 +737,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             identity = self.run_identity(env, policy, callback, num_iterations)
             start = checkpointer.prepare(identity)
         state = _learn(
-            self, env, policy, num_iterations, start, key, callback, checkpointer
+            self, env, policy, num_iterations, start, key, callback, checkpointer, mesh
         )
         if checkpointer is not None and not isinstance(
             state.iteration_count, jax.core.Tracer
@@ -741,6 +755,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         key: Key[Array, ""],
         callback: Sequence[AbstractCallback] | AbstractCallback | None = None,
         checkpointer: Checkpointer | None = None,
+        mesh: jax.sharding.Mesh | None = None,
     ) -> PolicyType:
         """Train the policy on the environment for a given number of timesteps.
 
@@ -757,14 +772,21 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             checkpointer: A `lerax.checkpoint.Checkpointer`: save the state
                 periodically and continue from the newest checkpoint in its
                 directory, if any.
+            mesh: A one-axis `jax.sharding.Mesh`: the environments (and the
+                rollout buffer and minibatches) are split along `num_envs` over
+                its devices, the policy and optimizer state are replicated, and
+                XLA inserts the gradient all-reduce. None (the default) runs on
+                the default device and adds nothing to the program.
 
         Returns:
             The trained policy.
 
         Raises:
-            TypeError: If `env` is not a lerax environment.
+            TypeError: If `env` is not a lerax environment, or `mesh` not a
+                `jax.sharding.Mesh`.
             ValueError: If a size, the budget or the env/policy pairing is
-                invalid, or the checkpoint directory holds another run.
+                invalid, the checkpoint directory holds another run, or the
+                mesh has more than one axis or does not divide `num_envs`.
             NonFiniteError: If a NaN or Inf stopped the run (with
                 `on_nonfinite="error"`).
         """
@@ -775,6 +797,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             key=key,
             callback=callback,
             checkpointer=checkpointer,
+            mesh=mesh,
         ).policy
 
 
@@ -827,7 +850,7 @@ def _run(algorithm, state, indices, num_iterations, callback, checkpointer):
         return algorithm.iteration(state, key=iteration_key, callback=callback)
 
     def body(state, index):
-        state = iteration(state)
+        state = _place(iteration(state))
         if checkpointer is not None:
             checkpointer.maybe_save(state, index, num_iterations)
         return state, None
@@ -838,17 +861,31 @@ def _run(algorithm, state, indices, num_iterations, callback, checkpointer):
     return state
 
 
-@eqx.filter_jit
-def _learn(algorithm, env, policy, num_iterations, start, key, callback, checkpointer):
-    state = algorithm.reset(
-        env, policy, key=key, callback=callback, num_iterations=num_iterations
+def _place(state):
+    # With a mesh: the rollout carry split along `num_envs`, the rest replicated.
+    if current_mesh() is None:
+        return state
+    return dataclasses.replace(
+        replicate(state), step_state=shard_along(state.step_state, 0)
     )
-    if start:
-        state = checkpointer.restore(state)
-        # The restored count is `start`; a constant keeps it unbatched under vmap.
-        state = dataclasses.replace(state, iteration_count=jnp.int32(start))
-    indices = jnp.arange(start, num_iterations, dtype=jnp.int32)
-    return _run(algorithm, state, indices, num_iterations, callback, checkpointer)
+
+
+@eqx.filter_jit
+def _learn(
+    algorithm, env, policy, num_iterations, start, key, callback, checkpointer, mesh
+):
+    with tracing_on(mesh):
+        state = algorithm.reset(
+            env, policy, key=key, callback=callback, num_iterations=num_iterations
+        )
+        if start:
+            state = checkpointer.restore(state)
+            # The restored count is `start`; a constant keeps it unbatched
+            # under vmap.
+            state = dataclasses.replace(state, iteration_count=jnp.int32(start))
+        state = _place(state)
+        indices = jnp.arange(start, num_iterations, dtype=jnp.int32)
+        return _run(algorithm, state, indices, num_iterations, callback, checkpointer)
 
 
 @eqx.filter_jit

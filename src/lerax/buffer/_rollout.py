@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key, PyTree
 
+from lerax._sharding import shard_along
+
 from ._gae import generalized_advantage_estimate
 
 
@@ -145,4 +147,7 @@ class RolloutBuffer(eqx.Module):
                 f"num_batches={num_batches} does not divide the batch size {size}."
             )
         permutation = jax.random.permutation(key, size)
-        return self.take(permutation.reshape(num_batches, size // num_batches))
+        minibatches = self.take(permutation.reshape(num_batches, size // num_batches))
+        # One global shuffle; with a mesh each minibatch is then split over the
+        # devices, so every device computes its part of each gradient.
+        return shard_along(minibatches, 1)

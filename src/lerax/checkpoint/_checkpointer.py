@@ -30,6 +30,7 @@ import numpy as np
 from jaxtyping import Array, Int, PyTree
 
 from lerax._checks import check_size
+from lerax._sharding import replicate
 from lerax.callback._host import emit, lookup, register
 
 _FORMAT = 1
@@ -459,6 +460,8 @@ class Checkpointer(eqx.Module):
         data = {"count": state.iteration_count, "leaves": raw}
 
         def write(data):
-            emit(self.handle, "save", data)
+            # With `learn(mesh=)`: gather sharded arrays for the host, only when
+            # due (a no-op without a mesh).
+            emit(self.handle, "save", replicate(data))
 
         jax.lax.cond(due, write, lambda data: None, data)
