@@ -44,6 +44,7 @@ LOG_KEYS = (
     "approx_kl",
     "clip_fraction",
     "entropy_loss",
+    "epochs_run",
     "explained_variance",
     "learning_rate",
     "nonfinite_gradient",

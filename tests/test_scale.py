@@ -163,6 +163,7 @@ def test_sweepable_fields_are_the_array_leaves():
         "value_loss_coefficient",
         "max_grad_norm",
         "learning_rate",
+        "adam_eps",
     }
     schedule = PPO(num_envs=2, learning_rate=optax.linear_schedule(1e-3, 0.0, 10))
     assert "learning_rate" not in sweepable_fields(schedule)

@@ -16,6 +16,7 @@ from ._on_policy_state import (
     OnPolicyStepState as OnPolicyStepState,
 )
 from ._ppo import PPO as PPO, PPOStats as PPOStats
+from ._reward_scaling import RewardNormalizerState as RewardNormalizerState
 
 __all__ = [
     "A2C",
@@ -31,4 +32,5 @@ __all__ = [
     "OnPolicyStepState",
     "PPO",
     "PPOStats",
+    "RewardNormalizerState",
 ]

@@ -143,15 +143,33 @@ def gae_post_collect(
 def evaluate_buffer(
     policy, buffer: RolloutBuffer
 ) -> tuple[Float[Array, " batch"], Float[Array, " batch"], Float[Array, " batch"]]:
-    """Values, log-probabilities and entropies of a flat buffer's actions.
+    """Values, log-probabilities and entropies of a buffer's actions.
+
+    A buffer with one leading axis is a batch of independent samples, each
+    evaluated from its stored policy state. A buffer with two, `(sequences,
+    num_steps)`, holds whole sequences (a recurrent policy's training data):
+    each is re-run with `policy.evaluate_sequence`, so gradients flow through
+    time, the memory restarting from the stored state at the first step and at
+    each episode start.
 
     Args:
         policy: An `AbstractActorCriticPolicy`.
-        buffer: A buffer with one leading batch axis.
+        buffer: A buffer with one leading batch axis, or two for sequences.
 
     Returns:
-        `(values, log_probs, entropies)` under `policy`, one entry per sample.
+        `(values, log_probs, entropies)` under `policy`, one entry per sample
+        (shaped like `buffer.rewards`).
     """
+    if buffer.rewards.ndim == 2:
+        dones = buffer.terminations | buffer.truncations
+        starts = jnp.concatenate([jnp.ones_like(dones[:, :1]), dones[:, :-1]], axis=1)
+        return jax.vmap(policy.evaluate_sequence)(
+            buffer.policy_states,
+            buffer.observations,
+            buffer.actions,
+            starts,
+            buffer.action_masks,
+        )
 
     def evaluate(policy_state, observation, action, action_mask):
         _, value, log_prob, entropy = policy.evaluate_action(

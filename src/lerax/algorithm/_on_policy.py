@@ -106,6 +106,25 @@ def check_number(
         raise ValueError(f"{owner}: {name} must be in {interval}, got {plain(value)}.")
 
 
+def update_observation_statistics(policy, observations):
+    """Merge a rollout's observations into a policy's running statistics, if any.
+
+    Args:
+        policy: The policy; one with an `update_observation_statistics` method
+            (`MLPActorCriticPolicy`) has its statistics updated.
+        observations: The rollout's observations, leading axes
+            `(num_steps, num_envs)`.
+
+    Returns:
+        The policy, with updated statistics where it keeps them.
+    """
+    update = getattr(policy, "update_observation_statistics", None)
+    if update is None:
+        return policy
+    flat = jax.tree.map(lambda x: jnp.reshape(x, (-1,) + x.shape[2:]), observations)
+    return update(flat)
+
+
 class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
     """Base class for on-policy algorithms.
 
@@ -397,13 +416,25 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             step_state, buffer = self.collect_rollout(
                 state.env, state.policy, state.step_state, callback, rollout_key
             )
+            reward_normalizer = getattr(state, "reward_normalizer", None)
+            if reward_normalizer is not None:
+                reward_normalizer, rewards = reward_normalizer.scale(
+                    buffer.rewards,
+                    buffer.terminations | buffer.truncations,
+                    gamma=self.gamma,
+                )
+                buffer = dataclasses.replace(buffer, rewards=rewards)
             buffer = self.post_collect(
                 state.env, state.policy, step_state, buffer, key=post_key
             )
             policy, opt_state, log = self.train(
                 state.policy, state.opt_state, buffer, key=train_key
             )
-            return step_state, buffer, policy, opt_state, log
+            # Running observation statistics (a policy with
+            # `normalize_observations`) take in this rollout after training, so
+            # each rollout is collected and trained on under the same statistics.
+            policy = update_observation_statistics(policy, buffer.observations)
+            return step_state, buffer, policy, opt_state, log, reward_normalizer
 
         if self.nonfinite_mode() == "error" and hasattr(state, "fault"):
             # After a fault the rest of the run does no work (it raises at the
@@ -411,11 +442,13 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             # the callbacks stay outside, so under `jax.vmap` (where a branch on
             # batched data becomes a select over batched operands) the count
             # stays unbatched and callbacks' own branches stay real branches.
-            step_state, buffer, policy, opt_state, log = _unless(
+            step_state, buffer, policy, opt_state, log, reward_normalizer = _unless(
                 state.fault != 0, work, state
             )
         else:
-            step_state, buffer, policy, opt_state, log = work(state)
+            step_state, buffer, policy, opt_state, log, reward_normalizer = work(state)
+        if reward_normalizer is not None:
+            state = dataclasses.replace(state, reward_normalizer=reward_normalizer)
         new_state = state.next(step_state, policy, opt_state)
         if self.nonfinite_mode() != "ignore":
             new_state = self._guard(state, new_state, buffer, log)
@@ -772,7 +805,8 @@ def _unless(faulted, work, state):
     """`work(state)`, or (when `faulted`) the state's own parts and zeros.
 
     A `lax.cond` over the array parts; the skipped branch returns the unchanged
-    step state, policy and optimizer state, and a zero buffer and log.
+    step state, policy, optimizer state and reward normalizer, and a zero
+    buffer and log.
     """
     dynamic, static = eqx.partition(state, eqx.is_array)
     shapes = eqx.filter_eval_shape(work, state)
@@ -788,8 +822,15 @@ def _unless(faulted, work, state):
             lambda x: jnp.zeros(x.shape, x.dtype),
             eqx.filter(shapes, lambda x: isinstance(x, jax.ShapeDtypeStruct)),
         )
-        _, buffer, _, _, log = zeros
-        out = (kept.step_state, buffer, kept.policy, kept.opt_state, log)
+        _, buffer, _, _, log, _ = zeros
+        out = (
+            kept.step_state,
+            buffer,
+            kept.policy,
+            kept.opt_state,
+            log,
+            getattr(kept, "reward_normalizer", None),
+        )
         return eqx.filter(out, eqx.is_array)
 
     out = jax.lax.cond(faulted, skip, run, dynamic)

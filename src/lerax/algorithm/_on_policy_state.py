@@ -190,6 +190,8 @@ class OnPolicyState(AbstractOnPolicyState[PolicyType]):
         skipped_updates: Updates not applied because a rollout, loss or gradient
             was non-finite (minibatch updates, plus one per bad rollout).
         num_iterations: The planned number of iterations of the run.
+        reward_normalizer: The reward-scaling state (`PPO(normalize_rewards=
+            True)`), or `None`.
     """
 
     iteration_count: Int[Array, ""]
@@ -203,3 +205,4 @@ class OnPolicyState(AbstractOnPolicyState[PolicyType]):
     fault_iteration: Int[Array, ""]
     skipped_updates: Int[Array, ""]
     num_iterations: int = eqx.field(static=True)
+    reward_normalizer: Any = None

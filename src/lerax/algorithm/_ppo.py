@@ -13,6 +13,8 @@ from jaxtyping import Array, ArrayLike, Float, Key, Scalar
 
 from lerax._checks import check_size
 from lerax.buffer import RolloutBuffer
+from lerax.callback import AbstractCallback
+from lerax.env import AbstractEnvLike
 
 from ._actor_critic import (
     AbstractActorCriticAlgorithm,
@@ -23,7 +25,14 @@ from ._base import PolicyType
 from ._learning_rate import learning_rate_in_use
 from ._nonfinite import check_on_nonfinite, guarded_update
 from ._on_policy import as_leaf, check_number
+from ._on_policy_state import OnPolicyState
+from ._reward_scaling import RewardNormalizerState
 from ._scan import filter_scan
+from ._schedule import (
+    last_anneal_factor,
+    scale_by_linear_anneal,
+    set_anneal_horizon,
+)
 
 
 class PPOStats(eqx.Module):
@@ -63,8 +72,11 @@ def _ppo_loss(
     clip_value_loss: bool,
     value_loss_coefficient: Float[ArrayLike, ""],
     entropy_loss_coefficient: Float[ArrayLike, ""],
+    clip_value_coefficient: Float[ArrayLike, ""] | None = None,
 ) -> tuple[Float[Array, ""], PPOStats]:
     buffer = rollout_buffer
+    if clip_value_coefficient is None:
+        clip_value_coefficient = clip_coefficient
 
     values, log_probs, entropy = evaluate_buffer(policy, buffer)
     log_ratio = log_probs - buffer.log_probs
@@ -79,7 +91,7 @@ def _ppo_loss(
     value_error = (values - buffer.returns) ** 2
     if clip_value_loss:
         clipped_values = buffer.values + jnp.clip(
-            values - buffer.values, -clip_coefficient, clip_coefficient
+            values - buffer.values, -clip_value_coefficient, clip_value_coefficient
         )
         value_error = jnp.maximum(value_error, (clipped_values - buffer.returns) ** 2)
     value_loss = 0.5 * value_error.mean()
@@ -108,6 +120,17 @@ def _ppo_loss(
     return total_loss, stats
 
 
+def _shuffled_minibatches(
+    buffer: RolloutBuffer, num_batches: int, key: Key[Array, ""]
+) -> RolloutBuffer:
+    """Shuffled minibatches: of samples (one leading axis) or of sequences (two)."""
+    if buffer.rewards.ndim == 1:
+        return buffer.shuffled_minibatches(num_batches, key=key)
+    num_sequences = buffer.rewards.shape[0]
+    permutation = jax.random.permutation(key, num_sequences)
+    return buffer.take(permutation.reshape(num_batches, num_sequences // num_batches))
+
+
 class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     """Proximal Policy Optimization (Schulman et al., 2017).
 
@@ -116,6 +139,11 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     final observation), then runs `num_epochs` passes over the data in
     `num_batches` shuffled minibatches, minimising the clipped surrogate loss.
     The optimizer is `clip_by_global_norm(max_grad_norm)` then Adam.
+
+    A recurrent policy (`policy.is_recurrent`, e.g. `GRUActorCriticPolicy`) is
+    trained on whole sequences instead: minibatches are groups of environments
+    (`num_batches` must divide `num_envs`) in time order, and the loss re-runs
+    the policy's memory over each (truncated backpropagation through time).
 
     Continuous hyperparameters are stored as array leaves, so changing them does
     not recompile and `eqx.filter_vmap` over PPO instances sweeps them in one
@@ -128,14 +156,24 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         num_batches: Number of minibatches per epoch.
         gae_lambda: Lambda parameter for Generalized Advantage Estimation (GAE).
         gamma: Discount factor.
-        clip_coefficient: Clipping coefficient for policy and value updates.
+        clip_coefficient: Clipping coefficient of the policy ratio (and of the
+            value change, unless `clip_value_coefficient` is set).
         clip_value_loss: Whether to clip the value function loss.
+        clip_value_coefficient: Clip range of the value change when
+            `clip_value_loss`; `None` uses `clip_coefficient`.
         entropy_loss_coefficient: Coefficient for the entropy loss term.
         value_loss_coefficient: Coefficient for the value function loss term.
         max_grad_norm: Maximum gradient norm for gradient clipping.
         normalize_advantages: Whether to normalize advantages (per minibatch).
         learning_rate: Learning rate, a scalar or an optax schedule of the
-            update count.
+            minibatch-update count.
+        anneal_learning_rate: Whether the learning rate decays linearly to 0
+            over the run's `num_updates` minibatch updates.
+        adam_eps: Adam's epsilon.
+        normalize_rewards: Whether rewards are divided by the running standard
+            deviation of the discounted return before GAE.
+        target_kl: Stop an iteration's remaining epochs once the approximate KL
+            of an epoch's last minibatch exceeds `1.5 * target_kl`; `None`: never.
         on_nonfinite: What a NaN/Inf in observations, rewards, the loss or the
             gradient does: "error" (stop and raise `NonFiniteError`), "skip"
             (skip the update and count it in the log) or "ignore" (no checks).
@@ -157,6 +195,11 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     max_grad_norm: Float[Array, ""]
     normalize_advantages: bool = eqx.field(static=True)
     learning_rate: Float[Array, ""] | optax.Schedule
+    anneal_learning_rate: bool = eqx.field(static=True)
+    normalize_rewards: bool = eqx.field(static=True)
+    adam_eps: Float[Array, ""]
+    target_kl: Float[Array, ""] | None
+    clip_value_coefficient: Float[Array, ""] | None
     on_nonfinite: str = eqx.field(static=True)
     clip_actions: bool = eqx.field(static=True)
 
@@ -183,6 +226,11 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         learning_rate: optax.ScalarOrSchedule = 3e-4,
         on_nonfinite: str = "error",
         clip_actions: bool = True,
+        target_kl: float | None = None,
+        anneal_learning_rate: bool = False,
+        clip_value_coefficient: float | None = None,
+        adam_eps: float = 1e-8,
+        normalize_rewards: bool = False,
     ):
         """Configure PPO.
 
@@ -213,6 +261,29 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                 the environment sees them, storing the raw sample and its
                 log-probability in the buffer (the Stable-Baselines3 default).
                 `False` sends the raw sample.
+            target_kl: If given (> 0), after each epoch the approximate KL
+                divergence of its last minibatch (measured before that
+                minibatch's update) is compared with `1.5 * target_kl`, the
+                Stable-Baselines3 threshold; once it exceeds it, the iteration's
+                remaining epochs are skipped. The log's `epochs_run` counts the
+                epochs run. `None` (default): always run `num_epochs`.
+            anneal_learning_rate: Decay the learning rate (or the schedule's
+                value) linearly to 0 over the `num_updates(total_timesteps)`
+                minibatch updates of the run `learn` starts: update `k` (from
+                0) uses `learning_rate * (1 - k / num_updates)`.
+            clip_value_coefficient: Clip range of the value change when
+                `clip_value_loss` (> 0); `None` (default) uses
+                `clip_coefficient`.
+            adam_eps: Adam's epsilon (> 0). The default 1e-8 is optax's;
+                Stable-Baselines3 and CleanRL use 1e-5 for PPO.
+            normalize_rewards: Scale rewards as Stable-Baselines3's
+                `VecNormalize(norm_reward=True)`: divide each reward by the
+                running standard deviation of the discounted return (updated
+                step by step over all environments, the return reset at episode
+                ends) and clip to [-10, 10], before GAE. The statistics are
+                carried in the run's state (`state.reward_normalizer`), not in
+                the policy: inference does not need them. Callbacks and episode
+                statistics see the raw rewards.
 
         Raises:
             ValueError: If an argument is out of range (the message names it).
@@ -234,6 +305,13 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             learning_rate if callable(learning_rate) else as_leaf(learning_rate)
         )
         self.on_nonfinite = on_nonfinite
+        self.anneal_learning_rate = bool(anneal_learning_rate)
+        self.normalize_rewards = bool(normalize_rewards)
+        self.adam_eps = as_leaf(adam_eps)
+        self.target_kl = None if target_kl is None else as_leaf(target_kl)
+        self.clip_value_coefficient = (
+            None if clip_value_coefficient is None else as_leaf(clip_value_coefficient)
+        )
 
     def __check_init__(self):
         check_on_nonfinite("PPO", self.on_nonfinite)
@@ -258,6 +336,10 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         )
         check_number("PPO", "max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
         check_number("PPO", "learning_rate", self.learning_rate, low=0.0, low_open=True)
+        check_number("PPO", "adam_eps", self.adam_eps, low=0.0, low_open=True)
+        for name in ("target_kl", "clip_value_coefficient"):
+            if getattr(self, name) is not None:
+                check_number("PPO", name, getattr(self, name), low=0.0, low_open=True)
 
     @property
     def batch_size(self) -> int:
@@ -268,12 +350,74 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     def optimizer(self) -> optax.GradientTransformation:
         """`clip_by_global_norm(max_grad_norm)` then Adam at `learning_rate`.
 
-        Built from the array leaves, so inside a compiled run it is traced.
+        With `anneal_learning_rate`, Adam's update is then scaled by the linear
+        anneal factor (its horizon is set by `reset`). Built from the array
+        leaves, so inside a compiled run it is traced.
         """
-        return optax.chain(
+        parts = [
             optax.clip_by_global_norm(self.max_grad_norm),
-            optax.adam(self.learning_rate),
+            optax.adam(self.learning_rate, eps=self.adam_eps),
+        ]
+        if self.anneal_learning_rate:
+            parts.append(scale_by_linear_anneal())
+        return optax.chain(*parts)
+
+    def num_updates(self, num_iterations: int) -> int:
+        """The number of minibatch updates in a run: a schedule's horizon.
+
+        An optax schedule passed as `learning_rate` is called with the count of
+        minibatch updates made so far; a run of `num_iterations` iterations makes
+        at most `num_iterations * num_epochs * num_batches` of them (fewer when
+        `target_kl` stops epochs early or `on_nonfinite="skip"` skips updates:
+        the count does not advance for them). `num_iterations` is
+        `total_timesteps // (num_envs * num_steps)`, see `num_iterations`.
+
+        Args:
+            num_iterations: Iterations in the run.
+
+        Returns:
+            `num_iterations * num_epochs * num_batches`.
+        """
+        return int(num_iterations) * self.num_epochs * self.num_batches
+
+    def reset(
+        self,
+        env: AbstractEnvLike,
+        policy: PolicyType,
+        *,
+        key: Key[Array, ""],
+        callback: AbstractCallback,
+        num_iterations: int = 1,
+    ) -> OnPolicyState[PolicyType]:
+        """The state before the first iteration, with PPO's options set up.
+
+        Sets the anneal horizon (`anneal_learning_rate`) and the reward-scaling
+        state (`normalize_rewards`).
+
+        Args:
+            env: The environment.
+            policy: The policy.
+            key: A JAX PRNG key.
+            callback: The (consolidated) callback.
+            num_iterations: The planned number of iterations.
+
+        Returns:
+            The initial state; with `anneal_learning_rate`, its optimizer state
+            anneals over `num_updates(num_iterations)` updates (a `resume` past
+            the planned total continues at learning rate 0).
+        """
+        state = super().reset(
+            env, policy, key=key, callback=callback, num_iterations=num_iterations
         )
+        if self.anneal_learning_rate:
+            horizon = self.num_updates(num_iterations)
+            opt_state = set_anneal_horizon(state.opt_state, horizon)
+            state = dataclasses.replace(state, opt_state=opt_state)
+        if self.normalize_rewards:
+            state = dataclasses.replace(
+                state, reward_normalizer=RewardNormalizerState(self.num_envs)
+            )
+        return state
 
     def train_batch(
         self,
@@ -299,6 +443,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             self.clip_value_loss,
             self.value_loss_coefficient,
             self.entropy_loss_coefficient,
+            self.clip_value_coefficient,
         )
         params = eqx.filter(policy, eqx.is_inexact_array)
         updates, new_opt_state = self.optimizer.update(grads, opt_state, params)
@@ -321,19 +466,21 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         *,
         key: Key[Array, ""],
     ) -> tuple[PolicyType, optax.OptState, PPOStats]:
-        """One pass over a flattened buffer in `num_batches` shuffled minibatches.
+        """One pass over the rollout in `num_batches` shuffled minibatches.
 
         Args:
             policy: The current policy.
             opt_state: The optimizer state.
-            rollout_buffer: The whole rollout, flattened to one batch axis.
+            rollout_buffer: The whole rollout, flattened to one batch axis, or
+                (for a recurrent policy) with axes `(num_envs, num_steps)`:
+                minibatches are then groups of whole environment sequences.
             key: A JAX PRNG key for the shuffle.
 
         Returns:
             The updated policy and optimizer state, and per-minibatch statistics
             (leading axis `num_batches`).
         """
-        minibatches = rollout_buffer.shuffled_minibatches(self.num_batches, key=key)
+        minibatches = _shuffled_minibatches(rollout_buffer, self.num_batches, key)
 
         def one_batch(carry, batch):
             policy, opt_state = carry
@@ -363,26 +510,73 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
 
         Returns:
             The updated policy and optimizer state, and a log of the mean
-            `PPOStats` over all minibatches, except that `explained_variance`
-            is the usual rollout-level figure: that of the behaviour policy's
-            values (those stored in the buffer) for the returns, and
-            `learning_rate` is the rate of the iteration's last update.
+            `PPOStats` over the minibatches of the epochs run, except that
+            `explained_variance` is the usual rollout-level figure: that of the
+            behaviour policy's values (those stored in the buffer) for the
+            returns, and `learning_rate` is the rate of the iteration's last
+            update (annealing included). `epochs_run` is the number of epochs
+            run (`num_epochs` unless `target_kl` stopped early).
         """
-        flat = buffer.without_next().flatten()
+        if getattr(policy, "is_recurrent", False):
+            # Whole sequences, split by environment, time order kept.
+            if self.num_envs % self.num_batches:
+                raise ValueError(
+                    f"PPO: a recurrent policy trains on whole environment "
+                    f"sequences, so num_batches={self.num_batches} must divide "
+                    f"num_envs={self.num_envs}."
+                )
+            flat = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), buffer.without_next())
+        else:
+            flat = buffer.without_next().flatten()
+
+        def run_epoch(policy, opt_state, epoch_key):
+            return self.train_epoch(policy, opt_state, flat, key=epoch_key)
 
         def one_epoch(carry, epoch_key):
-            policy, opt_state = carry
-            policy, opt_state, stats = self.train_epoch(
-                policy, opt_state, flat, key=epoch_key
-            )
-            return (policy, opt_state), stats
+            policy, opt_state, running = carry
+            if self.target_kl is None:
+                policy, opt_state, stats = run_epoch(policy, opt_state, epoch_key)
+                return (policy, opt_state, running), (stats, running)
+            # Epochs after the KL stop are skipped by a branch, so they cost
+            # nothing (under `jax.vmap` both branches run and one is selected).
+            dynamic, static = eqx.partition((policy, opt_state), eqx.is_array)
 
-        (policy, opt_state), stats = filter_scan(
-            one_epoch, (policy, opt_state), jax.random.split(key, self.num_epochs)
+            def run(dynamic):
+                policy, opt_state = eqx.combine(dynamic, static)
+                policy, opt_state, stats = run_epoch(policy, opt_state, epoch_key)
+                return eqx.filter((policy, opt_state), eqx.is_array), stats
+
+            stats_shape = jax.eval_shape(run, dynamic)[1]
+
+            def skip(dynamic):
+                zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), stats_shape)
+                return dynamic, zeros
+
+            dynamic, stats = jax.lax.cond(running, run, skip, dynamic)
+            policy, opt_state = eqx.combine(dynamic, static)
+            still_running = running & (stats.approx_kl[-1] <= 1.5 * self.target_kl)
+            return (policy, opt_state, still_running), (stats, running)
+
+        (policy, opt_state, _), (stats, ran) = filter_scan(
+            one_epoch,
+            (policy, opt_state, jnp.ones((), bool)),
+            jax.random.split(key, self.num_epochs),
         )
-        log = {name: jnp.mean(value) for name, value in vars(stats).items()}
-        log["nonfinite_loss"] = jnp.sum(stats.nonfinite_loss)
-        log["nonfinite_gradient"] = jnp.sum(stats.nonfinite_gradient)
+        # `ran` has shape (num_epochs,); statistics (num_epochs, num_batches).
+        weights = jnp.broadcast_to(ran[:, None], stats.approx_kl.shape)
+        count = jnp.sum(weights)
+        log = {
+            name: jnp.sum(jnp.where(weights, value, 0.0)) / count
+            for name, value in vars(stats).items()
+        }
+        log["nonfinite_loss"] = jnp.sum(jnp.where(weights, stats.nonfinite_loss, 0.0))
+        log["nonfinite_gradient"] = jnp.sum(
+            jnp.where(weights, stats.nonfinite_gradient, 0.0)
+        )
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
-        log["learning_rate"] = learning_rate_in_use(self.learning_rate, opt_state)
+        learning_rate = learning_rate_in_use(self.learning_rate, opt_state)
+        if self.anneal_learning_rate:
+            learning_rate = learning_rate * last_anneal_factor(opt_state)
+        log["learning_rate"] = learning_rate
+        log["epochs_run"] = jnp.sum(ran).astype(jnp.float32)
         return policy, opt_state, log

@@ -12,11 +12,23 @@ from ._base import (
     NullPolicyState as NullPolicyState,
 )
 from ._mlp import MLPActorCriticPolicy as MLPActorCriticPolicy
+from ._normalization import RunningMeanStd as RunningMeanStd
+from ._recurrent import (
+    AbstractRecurrentActorCriticPolicy as AbstractRecurrentActorCriticPolicy,
+    GRUActorCriticPolicy as GRUActorCriticPolicy,
+    LSTMActorCriticPolicy as LSTMActorCriticPolicy,
+    RecurrentPolicyState as RecurrentPolicyState,
+)
 
 __all__ = [
     "AbstractActorCriticPolicy",
     "AbstractPolicy",
     "AbstractPolicyState",
+    "AbstractRecurrentActorCriticPolicy",
+    "GRUActorCriticPolicy",
+    "LSTMActorCriticPolicy",
     "MLPActorCriticPolicy",
     "NullPolicyState",
+    "RecurrentPolicyState",
+    "RunningMeanStd",
 ]

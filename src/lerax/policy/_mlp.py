@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import equinox as eqx
@@ -24,6 +24,7 @@ from lerax.space import AbstractSpace, Box, Discrete, MultiBinary, MultiDiscrete
 
 from ._base import AbstractActorCriticPolicy, NullPolicyState
 from ._network import MLP
+from ._normalization import RunningMeanStd
 
 _SUPPORTED_ACTIONS = (Discrete, MultiDiscrete, MultiBinary, Box)
 
@@ -40,51 +41,149 @@ def _actor_output_size(space: AbstractSpace) -> int:
 
 
 def _orthogonal(
-    mlp: eqx.nn.MLP, *, hidden_gain: float, final_gain: float, key: Key[Array, ""]
-) -> eqx.nn.MLP:
+    layers: tuple[eqx.nn.Linear, ...],
+    *,
+    hidden_gain: float,
+    final_gain: float,
+    key: Key[Array, ""],
+) -> tuple[eqx.nn.Linear, ...]:
     """Orthogonal weights with the given gains and zero biases, layer by layer."""
-    keys = jax.random.split(key, len(mlp.layers))
-    layers = []
-    for i, (layer, k) in enumerate(zip(mlp.layers, keys, strict=True)):
-        gain = final_gain if i == len(mlp.layers) - 1 else hidden_gain
+    keys = jax.random.split(key, len(layers))
+    out = []
+    for i, (layer, k) in enumerate(zip(layers, keys, strict=True)):
+        gain = final_gain if i == len(layers) - 1 else hidden_gain
         init = jax.nn.initializers.orthogonal(scale=gain)
         weight = init(k, layer.weight.shape, layer.weight.dtype)
-        layers.append(
+        out.append(
             eqx.tree_at(
                 lambda lin: (lin.weight, lin.bias),
                 layer,
                 (weight, jnp.zeros_like(layer.bias)),
             )
         )
-    return eqx.tree_at(lambda m: m.layers, mlp, tuple(layers))
+    return tuple(out)
+
+
+def action_distribution(
+    owner: str,
+    space: AbstractSpace,
+    out: Float[Array, " out_size"],
+    log_std: Float[Array, "*action_shape"] | None,
+    state_dependent_std: bool,
+    action_mask: Any,
+) -> AbstractDistribution:
+    """The action distribution an actor's output parameterises.
+
+    Args:
+        owner: The policy's name, for messages.
+        space: The action space.
+        out: The actor's output.
+        log_std: The free log-std (`Box`, state-independent), else `None`.
+        state_dependent_std: Whether `out` holds the means then the log-stds.
+        action_mask: The action mask, if any.
+
+    Returns:
+        The distribution.
+
+    Raises:
+        ValueError: If a mask is given for `Box` actions, or the space is not
+            supported.
+    """
+    if isinstance(space, Discrete):
+        return Categorical(out, mask=action_mask)
+    if isinstance(space, MultiDiscrete):
+        return MultiCategorical(out, space.nvec, mask=action_mask)
+    if isinstance(space, MultiBinary):
+        return Bernoulli(out, mask=action_mask)
+    if isinstance(space, Box):
+        if action_mask is not None:
+            raise ValueError(f"{owner}: Box action spaces take no action_mask.")
+        if state_dependent_std:
+            mean, log_std = jnp.split(out, 2)
+            log_std = jnp.clip(log_std, -20.0, 2.0)
+            return DiagGaussian(mean.reshape(space.shape), log_std.reshape(space.shape))
+        return DiagGaussian(out.reshape(space.shape), log_std)
+    raise ValueError(f"{owner}: unsupported action space {space!r}.")
+
+
+def _linear_stack(
+    sizes: tuple[int | str, ...], *, key: Key[Array, ""]
+) -> tuple[eqx.nn.Linear, ...]:
+    # The keys are split as `eqx.nn.MLP` splits them, so uniform widths give
+    # exactly the layers `eqx.nn.MLP(in, out, width, depth, key=key)` would.
+    keys = jax.random.split(key, len(sizes) - 1)
+    return tuple(
+        eqx.nn.Linear(a, b, key=k)
+        for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
+    )
 
 
 @eqx.filter_jit
 def _build_networks(
     in_size: int,
     out_size: int,
-    width_size: int,
-    depth: int,
+    actor_hidden: tuple[int, ...],
+    critic_hidden: tuple[int, ...],
+    shared_hidden: tuple[int, ...],
     activation: Callable[[Array], Array],
-    ortho_init: bool,
+    gains: tuple[float, float, float] | None,
     key: Key[Array, ""],
-) -> tuple[MLP, MLP]:
+) -> tuple[MLP | None, MLP, MLP]:
     # One compiled program per architecture: initialising eagerly dispatches (and
     # compiles) dozens of tiny ops, which takes seconds.
     actor_key, critic_key, actor_init_key, critic_init_key = jax.random.split(key, 4)
-    actor = eqx.nn.MLP(in_size, out_size, width_size, depth, activation, key=actor_key)
-    critic = eqx.nn.MLP(
-        in_size, "scalar", width_size, depth, activation, key=critic_key
-    )
-    if ortho_init:
-        hidden_gain = float(np.sqrt(2.0))
+    trunk_key, trunk_init_key = jax.random.split(jax.random.fold_in(key, 1))
+    head_in = shared_hidden[-1] if shared_hidden else in_size
+    trunk = _linear_stack((in_size, *shared_hidden), key=trunk_key)
+    actor = _linear_stack((head_in, *actor_hidden, out_size), key=actor_key)
+    critic = _linear_stack((head_in, *critic_hidden, "scalar"), key=critic_key)
+    if gains is not None:
+        hidden_gain, actor_gain, critic_gain = gains
+        if trunk:
+            trunk = _orthogonal(
+                trunk,
+                hidden_gain=hidden_gain,
+                final_gain=hidden_gain,
+                key=trunk_init_key,
+            )
         actor = _orthogonal(
-            actor, hidden_gain=hidden_gain, final_gain=0.01, key=actor_init_key
+            actor, hidden_gain=hidden_gain, final_gain=actor_gain, key=actor_init_key
         )
         critic = _orthogonal(
-            critic, hidden_gain=hidden_gain, final_gain=1.0, key=critic_init_key
+            critic,
+            hidden_gain=hidden_gain,
+            final_gain=critic_gain,
+            key=critic_init_key,
         )
-    return MLP.from_equinox(actor, activation), MLP.from_equinox(critic, activation)
+    trunk_mlp = MLP(layers=trunk, activation=activation) if trunk else None
+    return (
+        trunk_mlp,
+        MLP(layers=actor, activation=activation),
+        MLP(layers=critic, activation=activation),
+    )
+
+
+def _check_sizes(name: str, sizes) -> tuple[int, ...] | None:
+    if sizes is None:
+        return None
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        raise ValueError(
+            f"MLPActorCriticPolicy: {name} must be a sequence of positive integers, "
+            f"got {plain(sizes)}."
+        ) from None
+    for size in sizes:
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, (int, np.integer))
+            or size < 1
+        ):
+            raise ValueError(
+                f"MLPActorCriticPolicy: {name} must be a sequence of positive "
+                f"integers, got an entry {plain(size)}."
+            )
+    return tuple(int(size) for size in sizes)
 
 
 class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, Any]):
@@ -108,8 +207,16 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
 
     With `ortho_init=True` (the default) the weights are initialised as in common
     PPO practice: orthogonal with gain `sqrt(2)` for hidden layers, `0.01` for the
-    actor's output layer and `1.0` for the critic's, and zero biases. The defaults
-    (two hidden layers of 64 units, `tanh`) are the usual ones for classic control.
+    actor's output layer and `1.0` for the critic's (`hidden_gain`, `actor_gain`,
+    `critic_gain`), and zero biases. The defaults (two hidden layers of 64 units,
+    `tanh`) are the usual ones for classic control.
+
+    Shapes: `actor_hidden_sizes` / `critic_hidden_sizes` set each tower's hidden
+    layers; `shared_hidden_sizes` adds a shared trunk whose activated output
+    feeds both towers; `state_dependent_std=True` makes a `Box` policy's log-std
+    an actor output. `normalize_observations=True` normalizes observations by
+    running statistics kept in the policy. Every structural choice is part of the
+    serialization fingerprint.
 
     Attributes:
         name: `"MLPActorCriticPolicy"`.
@@ -119,9 +226,18 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
         critic: The MLP from the flat observation to the scalar value.
         log_std: The log standard deviation, shape `action_space.shape`, for `Box`
             actions; `None` otherwise.
-        width_size: The number of units in each hidden layer.
-        depth: The number of hidden layers.
+        trunk: The shared feature MLP (`shared_hidden_sizes`), whose activated
+            output feeds both towers, or `None` (separate towers, the default).
+        width_size: The default number of units in each hidden layer.
+        depth: The default number of hidden layers.
+        actor_hidden_sizes: The hidden-layer sizes of the actor tower.
+        critic_hidden_sizes: The hidden-layer sizes of the critic tower.
+        shared_hidden_sizes: The hidden-layer sizes of the trunk (empty: none).
+        state_dependent_std: Whether the Gaussian's log-std is an actor output
+            (`Box` only) rather than the free parameter `log_std`.
         activation: The hidden-layer activation function.
+        observation_normalizer: Running mean and variance of the flattened
+            observations (`normalize_observations=True`), or `None`.
     """
 
     name: ClassVar[str] = "MLPActorCriticPolicy"
@@ -131,9 +247,15 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
     actor: MLP
     critic: MLP
     log_std: Float[Array, "*action_shape"] | None
+    trunk: MLP | None
     width_size: int = eqx.field(static=True)
     depth: int = eqx.field(static=True)
+    actor_hidden_sizes: tuple[int, ...] = eqx.field(static=True)
+    critic_hidden_sizes: tuple[int, ...] = eqx.field(static=True)
+    shared_hidden_sizes: tuple[int, ...] = eqx.field(static=True)
+    state_dependent_std: bool = eqx.field(static=True)
     activation: Callable[[Array], Array] = eqx.field(static=True)
+    observation_normalizer: RunningMeanStd | None
 
     def __init__(
         self,
@@ -147,6 +269,15 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
         activation: Callable[[Array], Array] = jax.nn.tanh,
         log_std_init: float = 0.0,
         ortho_init: bool = True,
+        normalize_observations: bool = False,
+        observation_clip: float = 10.0,
+        actor_hidden_sizes: Sequence[int] | None = None,
+        critic_hidden_sizes: Sequence[int] | None = None,
+        shared_hidden_sizes: Sequence[int] | None = None,
+        hidden_gain: float = float(np.sqrt(2.0)),
+        actor_gain: float = 0.01,
+        critic_gain: float = 1.0,
+        state_dependent_std: bool = False,
     ):
         """Create the policy.
 
@@ -165,14 +296,40 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
             log_std_init: Initial value of every entry of `log_std` (`Box` only).
             ortho_init: Whether to use orthogonal initialisation (see above);
                 otherwise Equinox's default initialisation.
+            normalize_observations: Normalize the flattened observation by a
+                running mean and variance before the networks see it, clipped
+                to `[-observation_clip, observation_clip]`. The statistics are
+                part of the policy (saved by `serialize`), shared by all
+                parallel environments and updated by `PPO`/`A2C` from each
+                rollout's observations after the iteration's training; they
+                never change otherwise (evaluation uses them frozen).
+            observation_clip: The clip of normalized observations (> 0; 10 as
+                in Stable-Baselines3's `VecNormalize`).
+            actor_hidden_sizes: Hidden-layer sizes of the actor tower, input to
+                output. Default: `depth` layers of `width_size`, or none (a
+                linear head) when `shared_hidden_sizes` is given.
+            critic_hidden_sizes: The same for the critic tower.
+            shared_hidden_sizes: If given (non-empty), a shared trunk: an MLP
+                with these hidden sizes, its output activated, feeding both
+                towers (Stable-Baselines3's shared `net_arch` layers). Default:
+                no trunk, separate towers on the observation.
+            hidden_gain: Orthogonal-init gain of hidden layers (with
+                `ortho_init`; > 0).
+            actor_gain: Orthogonal-init gain of the actor's output layer (> 0).
+            critic_gain: Orthogonal-init gain of the critic's output layer (> 0).
+            state_dependent_std: For `Box` actions, make the Gaussian's log-std
+                an output of the actor (its last layer has twice the outputs:
+                means, then log-stds, clipped to [-20, 2]) instead of a free
+                parameter; the log-std outputs' biases start at `log_std_init`.
 
         Raises:
             TypeError: If `env` is not a lerax environment (the message names the
                 adapter for gymnax and Gymnasium environments).
             ValueError: If the spaces are missing, given twice or not lerax spaces;
                 if the action space is not `Discrete`, `MultiDiscrete`,
-                `MultiBinary` or `Box`; or if `width_size`, `depth` or `activation`
-                are invalid.
+                `MultiBinary` or `Box`; if `width_size`, `depth`, a hidden-size
+                list, a gain or `activation` is invalid; or if
+                `state_dependent_std` is asked for non-`Box` actions.
         """
         if env is not None:
             if observation_space is not None or action_space is not None:
@@ -227,49 +384,112 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
                 "field)."
             ) from err
         out_size = _actor_output_size(action_space)
+        state_dependent_std = bool(state_dependent_std)
+        if state_dependent_std:
+            if not isinstance(action_space, Box):
+                raise ValueError(
+                    "MLPActorCriticPolicy: state_dependent_std needs Box actions, "
+                    f"got {type(action_space).__name__}."
+                )
+            out_size = 2 * out_size
+        shared = _check_sizes("shared_hidden_sizes", shared_hidden_sizes) or ()
+        default = () if shared else (int(width_size),) * int(depth)
+        actor_sizes = _check_sizes("actor_hidden_sizes", actor_hidden_sizes)
+        critic_sizes = _check_sizes("critic_hidden_sizes", critic_hidden_sizes)
+        actor_sizes = default if actor_sizes is None else actor_sizes
+        critic_sizes = default if critic_sizes is None else critic_sizes
+        for gain_name, gain in (
+            ("hidden_gain", hidden_gain),
+            ("actor_gain", actor_gain),
+            ("critic_gain", critic_gain),
+        ):
+            if not float(gain) > 0:
+                raise ValueError(
+                    f"MLPActorCriticPolicy: {gain_name} must be > 0, got {plain(gain)}."
+                )
+        gains = (
+            (float(hidden_gain), float(actor_gain), float(critic_gain))
+            if ortho_init
+            else None
+        )
 
-        actor, critic = _build_networks(
+        trunk, actor, critic = _build_networks(
             observation_space.flat_size,
             out_size,
-            int(width_size),
-            int(depth),
+            actor_sizes,
+            critic_sizes,
+            shared,
             activation,
-            bool(ortho_init),
+            gains,
             key,
         )
+        if state_dependent_std:
+            n = out_size // 2
+            last = actor.layers[-1]
+            bias = last.bias.at[n:].set(jnp.asarray(log_std_init, last.bias.dtype))
+            actor = eqx.tree_at(lambda a: a.layers[-1].bias, actor, bias)
 
         self.observation_space = observation_space
         self.action_space = action_space
         self.actor = actor
         self.critic = critic
-        if isinstance(action_space, Box):
+        self.trunk = trunk
+        self.actor_hidden_sizes = actor_sizes
+        self.critic_hidden_sizes = critic_sizes
+        self.shared_hidden_sizes = shared
+        self.state_dependent_std = state_dependent_std
+        if isinstance(action_space, Box) and not state_dependent_std:
             self.log_std = jnp.full(action_space.shape, log_std_init, jnp.float32)
         else:
             self.log_std = None
         self.width_size = int(width_size)
         self.depth = int(depth)
         self.activation = activation
+        self.observation_normalizer = (
+            RunningMeanStd(observation_space.flat_size, clip=observation_clip)
+            if normalize_observations
+            else None
+        )
 
     def _features(self, observation: Any) -> Float[Array, " obs_size"]:
         self.observation_space.validate(observation, name=f"{self.name}: observation")
-        return self.observation_space.flatten(observation)
+        flat = self.observation_space.flatten(observation)
+        if self.observation_normalizer is not None:
+            flat = self.observation_normalizer.normalize(flat)
+        if self.trunk is not None:
+            flat = self.trunk.activation(self.trunk(flat))
+        return flat
+
+    def update_observation_statistics(self, observations: Any) -> MLPActorCriticPolicy:
+        """Merge a batch of observations into the running statistics.
+
+        Args:
+            observations: Observations with one leading batch axis.
+
+        Returns:
+            The policy with updated statistics (itself when it does not
+            normalize observations).
+        """
+        if self.observation_normalizer is None:
+            return self
+        flat = jax.vmap(self.observation_space.flatten)(observations)
+        return eqx.tree_at(
+            lambda p: p.observation_normalizer,
+            self,
+            self.observation_normalizer.update(flat),
+        )
 
     def _distribution(
         self, features: Float[Array, " obs_size"], action_mask: Any
     ) -> AbstractDistribution:
-        out = self.actor(features)
-        space = self.action_space
-        if isinstance(space, Discrete):
-            return Categorical(out, mask=action_mask)
-        if isinstance(space, MultiDiscrete):
-            return MultiCategorical(out, space.nvec, mask=action_mask)
-        if isinstance(space, MultiBinary):
-            return Bernoulli(out, mask=action_mask)
-        if isinstance(space, Box):
-            if action_mask is not None:
-                raise ValueError(f"{self.name}: Box action spaces take no action_mask.")
-            return DiagGaussian(out.reshape(space.shape), self.log_std)
-        raise ValueError(f"{self.name}: unsupported action space {space!r}.")
+        return action_distribution(
+            self.name,
+            self.action_space,
+            self.actor(features),
+            self.log_std,
+            self.state_dependent_std,
+            action_mask,
+        )
 
     def _cast_action(self, action: Array) -> Array:
         return action.astype(self.action_space.dtype)

@@ -1,0 +1,323 @@
+"""PPO options on Pendulum-v1: observation normalization and scaled observations.
+
+Rows (PPO defaults otherwise, 4 seeds trained at once with ``jax.vmap``):
+
+- Pendulum-v1 with ``normalize_observations=True``: target >= -200 mean score
+  within 2**19 steps;
+- Pendulum-v1 without normalization (the reference curve);
+- Pendulum-v1 with observations multiplied by 100 (``TransformObservation``),
+  with normalization: should learn as well as the unscaled env;
+- the same x100 env without normalization: visibly worse;
+- memory tasks, where the right action depends on an observation shown only at
+  the first step: a cue task of this script's own (8-step episodes, reward 1
+  for naming the cue at the last step, chance 0.5) and gymnax's
+  ``MemoryChain-bsuite`` (reward +-1, chance 0): ``GRUActorCriticPolicy`` and
+  ``LSTMActorCriticPolicy`` should solve them, ``MLPActorCriticPolicy`` cannot
+  beat chance. Score: the final policy's mean deterministic return over 256
+  episodes per seed.
+
+A seed's score is the mean return of the episodes completed in the last 10% of
+training iterations (stochastic policy), as in ``benchmarks/learning.py``. The
+curves (mean over seeds of each iteration's mean episode return, in 8 bins) are
+printed as a Markdown table and written to ``<out>/<timestamp>-options.json``.
+
+    python benchmarks/options.py            # full budgets (several minutes)
+    python benchmarks/options.py --smoke    # tiny budgets: checks the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lerax.algorithm import PPO
+from lerax.callback import EpisodeStatisticsCallback
+from lerax.compatibility.gymnax import GymnaxToLeraxEnv
+from lerax.env import AbstractEnv, AbstractEnvState, TransformObservation
+from lerax.evaluation import evaluate_policy
+from lerax.policy import (
+    GRUActorCriticPolicy,
+    LSTMActorCriticPolicy,
+    MLPActorCriticPolicy,
+)
+from lerax.space import Box, Discrete
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+BINS = 8
+
+
+def times_100(observation):
+    """The Pendulum observation multiplied by 100 (a named, fingerprintable fn)."""
+    return observation * 100.0
+
+
+CUE_LENGTH = 8
+
+
+class CueState(AbstractEnvState):
+    """The cue and the time since reset."""
+
+    cue: jax.Array
+    time: jax.Array
+
+
+class CueEnv(AbstractEnv):
+    """A cue (+-1) shown only at the first step; name it at the last step."""
+
+    name: str = eqx.field(static=True, default="Cue")
+
+    @property
+    def action_space(self) -> Discrete:
+        """Two actions: the two cues."""
+        return Discrete(2)
+
+    @property
+    def observation_space(self) -> Box:
+        """`[cue signal (first step only), query flag (last step)]`."""
+        return Box(-1.0, 1.0, shape=(2,))
+
+    def initial(self, *, key):
+        """A random cue."""
+        return CueState(
+            cue=jax.random.bernoulli(key).astype(jnp.int32),
+            time=jnp.zeros((), jnp.int32),
+        )
+
+    def transition(self, state, action, *, key):
+        """Time passes."""
+        return CueState(cue=state.cue, time=state.time + 1)
+
+    def observation(self, state, *, key):
+        """The cue at step 0, the query flag at the last step."""
+        signal = jnp.where(state.time == 0, 2.0 * state.cue - 1.0, 0.0)
+        query = (state.time == CUE_LENGTH - 1).astype(jnp.float32)
+        return jnp.stack([signal, query])
+
+    def reward(self, state, action, next_state, *, key):
+        """1 for naming the cue at the last step."""
+        last = state.time == CUE_LENGTH - 1
+        return jnp.where(last & (action == state.cue), 1.0, 0.0)
+
+    def terminal(self, state, *, key):
+        """After `CUE_LENGTH` steps."""
+        return state.time >= CUE_LENGTH
+
+    def truncate(self, state):
+        """Never."""
+        return jnp.asarray(False)
+
+
+POLICIES = {
+    "mlp": MLPActorCriticPolicy,
+    "gru": GRUActorCriticPolicy,
+    "lstm": LSTMActorCriticPolicy,
+}
+
+
+def memory_rows() -> list[dict]:
+    """The memory-task rows."""
+    rows = []
+    for env_name, chance in (("cue", 0.5), ("MemoryChain-bsuite", 0.0)):
+        for policy in ("gru", "lstm", "mlp"):
+            rows.append(
+                dict(
+                    name=f"{env_name}, {policy}",
+                    kind="memory",
+                    env=env_name,
+                    policy=policy,
+                    chance=chance,
+                )
+            )
+    return rows
+
+
+def run_memory_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
+    """Train every seed of a memory row at once; score the final policies."""
+    env = CueEnv() if row["env"] == "cue" else GymnaxToLeraxEnv.from_name(row["env"])
+    algo = PPO(
+        num_envs=8,
+        num_steps=16 if smoke else 48,
+        num_epochs=1 if smoke else 4,
+        num_batches=2,
+        learning_rate=3e-3,
+    )
+    total = 256 if smoke else 2**16
+    cls = POLICIES[row["policy"]]
+    sizes = (
+        dict(width_size=32)
+        if cls is MLPActorCriticPolicy
+        else dict(hidden_size=32, encoder_sizes=(32,))
+    )
+
+    def train(key):
+        policy_key, learn_key, eval_key = jax.random.split(key, 3)
+        policy = cls(env=env, key=policy_key, **sizes)
+        policy = algo.learn(env, policy, total, key=learn_key)
+        return evaluate_policy(env, policy, key=eval_key, num_episodes=256).returns
+
+    keys = jax.random.split(jax.random.key(seed), num_seeds)
+    start = time.perf_counter()
+    returns = np.asarray(jax.block_until_ready(jax.jit(jax.vmap(train))(keys)))
+    seconds = time.perf_counter() - start
+    scores = returns.mean(axis=1)
+    return dict(
+        row,
+        timesteps=total,
+        score_per_seed=[round(float(s), 2) for s in scores],
+        score=round(float(scores.mean()), 2),
+        seconds_with_compile=round(seconds, 1),
+    )
+
+
+def rows(smoke: bool) -> list[dict]:
+    """The Pendulum rows: name, env scale, normalization, target."""
+    del smoke
+    return [
+        dict(name="pendulum, normalized obs", scale=False, normalize=True, floor=-200),
+        dict(name="pendulum, raw obs", scale=False, normalize=False, floor=None),
+        dict(name="pendulum x100, normalized obs", scale=True, normalize=True),
+        dict(name="pendulum x100, raw obs", scale=True, normalize=False),
+    ]
+
+
+def run_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
+    """Train every seed of one row at once and score it."""
+    env = GymnaxToLeraxEnv.from_name("Pendulum-v1")
+    if row["scale"]:
+        env = TransformObservation(env, times_100)
+    sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2) if smoke else {}
+    algo = PPO(**sizes)
+    total = 64 if smoke else 2**19
+    callback = EpisodeStatisticsCallback()
+
+    def train(key):
+        policy_key, learn_key = jax.random.split(key)
+        policy = MLPActorCriticPolicy(
+            env=env, key=policy_key, normalize_observations=row["normalize"]
+        )
+        state = algo.learn_state(env, policy, total, key=learn_key, callback=callback)
+        return state.callback_state.mean_return
+
+    keys = jax.random.split(jax.random.key(seed), num_seeds)
+    start = time.perf_counter()
+    curves = np.asarray(jax.block_until_ready(jax.jit(jax.vmap(train))(keys)))
+    seconds = time.perf_counter() - start
+    num_iterations = curves.shape[1]
+    tail = max(1, num_iterations // 10)
+    with np.errstate(all="ignore"):
+        scores = np.nanmean(curves[:, -tail:], axis=1)
+        mean_curve = np.nanmean(curves, axis=0)
+        bins = [float(np.nanmean(chunk)) for chunk in np.array_split(mean_curve, BINS)]
+    return dict(
+        row,
+        timesteps=total,
+        score_per_seed=[round(float(s), 1) for s in scores],
+        score=round(float(np.nanmean(scores)), 1),
+        curve_bins=[round(b, 1) for b in bins],
+        curve=[None if np.isnan(v) else round(float(v), 1) for v in mean_curve],
+        seconds_with_compile=round(seconds, 1),
+    )
+
+
+def render_memory_markdown(results: list[dict]) -> str:
+    """The memory rows as a Markdown table."""
+    lines = [
+        "| task, policy | score (mean) | per seed | chance | wall s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['name']} | {r['score']:.2f} | "
+            f"{', '.join(f'{s:.2f}' for s in r['score_per_seed'])} | "
+            f"{r['chance']:g} | {r['seconds_with_compile']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(results: list[dict]) -> str:
+    """The results as a Markdown table (score and binned learning curve)."""
+    header = " | ".join(f"{100 * (i + 1) // BINS}%" for i in range(BINS))
+    lines = [
+        f"| row | score (mean) | per seed | target | curve: {header} | wall s |",
+        "| --- | --- | --- | --- | "
+        + " | ".join("---" for _ in range(BINS))
+        + " | --- |",
+    ]
+    for r in results:
+        floor = "" if r.get("floor") is None else f">= {r['floor']}"
+        lines.append(
+            f"| {r['name']} | {r['score']:.1f} | "
+            f"{', '.join(f'{s:.0f}' for s in r['score_per_seed'])} | {floor} | "
+            + " | ".join(f"{b:.0f}" for b in r["curve_bins"])
+            + f" | {r['seconds_with_compile']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the rows; exit 1 if a full run misses the -200 target."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--only", choices=("pendulum", "memory"), help="run one group of rows"
+    )
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    results, memory = [], []
+    for row in rows(args.smoke) if args.only != "memory" else []:
+        print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
+        results.append(
+            run_row(row, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed)
+        )
+        print(f"[options]   score {results[-1]['score']}", file=sys.stderr)
+    for row in memory_rows() if args.only != "pendulum" else []:
+        print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
+        memory.append(
+            run_memory_row(row, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed)
+        )
+        print(f"[options]   score {memory[-1]['score']}", file=sys.stderr)
+    if results:
+        print(render_markdown(results))
+    if memory:
+        print(render_memory_markdown(memory))
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = dict(
+        date=stamp,
+        jax=jax.__version__,
+        smoke=args.smoke,
+        seeds=args.seeds,
+        results=results,
+        memory=memory,
+    )
+    suffix = ("-" + args.only if args.only else "") + ("-smoke" if args.smoke else "")
+    (args.out / f"{stamp}-options{suffix}.json").write_text(
+        json.dumps(report, indent=1)
+    )
+    missed = [
+        r["name"]
+        for r in results
+        if r.get("floor") is not None and not r["score"] >= r["floor"]
+    ]
+    if missed and not args.smoke:
+        print(f"missed the target: {', '.join(missed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    jnp.zeros(())  # initialise the backend before timing
+    sys.exit(main())
