@@ -16,6 +16,7 @@ from ._console_backend import ConsoleBackend as ConsoleBackend
 from ._csv_backend import CSVBackend as CSVBackend, JSONLBackend as JSONLBackend
 from ._empty import EmptyCallback as EmptyCallback
 from ._episode_statistics import (
+    AbstractEpisodeCallback as AbstractEpisodeCallback,
     EpisodeStatisticsCallback as EpisodeStatisticsCallback,
     EpisodeStatisticsState as EpisodeStatisticsState,
     EpisodeStatisticsStepState as EpisodeStatisticsStepState,
@@ -50,6 +51,7 @@ __all__ = [
     "AbstractCallback",
     "AbstractCallbackState",
     "AbstractCallbackStepState",
+    "AbstractEpisodeCallback",
     "AbstractIterationCallback",
     "AbstractLoggingBackend",
     "CSVBackend",

@@ -87,7 +87,43 @@ def _safe_mean(total: Array, count: Array) -> Float[Array, ""]:
     return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
 
 
-class EpisodeStatisticsCallback(AbstractCallback):
+class AbstractEpisodeCallback(AbstractCallback):
+    """A callback that counts the episodes each environment finishes.
+
+    Supplies `step_reset` and `on_step`: every environment carries the totals of
+    its finished episodes (`EpisodeStatisticsStepState`: return sum, length sum,
+    count), so `on_iteration` can report the episodes finished since the last
+    report from `ctx.step_states`. Subclasses implement `reset` and
+    `on_iteration`.
+    """
+
+    def step_reset(self, *, key: Key[Array, ""]) -> EpisodeStatisticsStepState:
+        """Zero totals for one environment.
+
+        Args:
+            key: Ignored.
+
+        Returns:
+            Zero totals.
+        """
+        return _initial_step_state()
+
+    def on_step(
+        self, ctx: StepContext, *, key: Key[Array, ""]
+    ) -> EpisodeStatisticsStepState:
+        """Add the episode that ended with this step, if one did.
+
+        Args:
+            ctx: The step's data.
+            key: Ignored.
+
+        Returns:
+            The updated totals.
+        """
+        return _record_step(ctx)
+
+
+class EpisodeStatisticsCallback(AbstractEpisodeCallback):
     """Record the mean return and length of the episodes completed each iteration.
 
     The record lives in the callback state (`EpisodeStatisticsState`), so it comes
@@ -116,31 +152,6 @@ class EpisodeStatisticsCallback(AbstractCallback):
             seen_length_sum=jnp.zeros((), jnp.int32),
             seen_count=jnp.zeros((), jnp.int32),
         )
-
-    def step_reset(self, *, key: Key[Array, ""]) -> EpisodeStatisticsStepState:
-        """Zero totals for one environment.
-
-        Args:
-            key: Ignored.
-
-        Returns:
-            Zero totals.
-        """
-        return _initial_step_state()
-
-    def on_step(
-        self, ctx: StepContext, *, key: Key[Array, ""]
-    ) -> EpisodeStatisticsStepState:
-        """Add the episode that ended with this step, if one did.
-
-        Args:
-            ctx: The step's data.
-            key: Ignored.
-
-        Returns:
-            The updated totals.
-        """
-        return _record_step(ctx)
 
     def on_iteration(
         self, ctx: IterationContext, *, key: Key[Array, ""]

@@ -17,17 +17,11 @@ from jaxtyping import Array, Int, Key
 from lerax._sharding import current_mesh
 
 from ._base import (
-    AbstractCallback,
     AbstractCallbackState,
     IterationContext,
     ResetContext,
-    StepContext,
 )
-from ._episode_statistics import (
-    EpisodeStatisticsStepState,
-    _initial_step_state,
-    _record_step,
-)
+from ._episode_statistics import AbstractEpisodeCallback
 from ._host import emit, lookup, register
 from ._logging_backend import LEADING_COLUMNS, AbstractLoggingBackend
 from ._recent_episodes import RecentEpisodes, hyperparameters_of
@@ -189,7 +183,7 @@ class LoggingState(AbstractCallbackState):
     episodes: RecentEpisodes
 
 
-class LoggingCallback(AbstractCallback):
+class LoggingCallback(AbstractEpisodeCallback):
     """Write every `every`-th iteration's metrics to logging backends.
 
     Each row holds `seed`, `iteration` (iterations done, from 1), `timesteps`,
@@ -291,31 +285,6 @@ class LoggingCallback(AbstractCallback):
             },
         )
         return LoggingState(episodes=RecentEpisodes.initial())
-
-    def step_reset(self, *, key: Key[Array, ""]) -> EpisodeStatisticsStepState:
-        """Zero episode totals for one environment.
-
-        Args:
-            key: Ignored.
-
-        Returns:
-            Zero totals.
-        """
-        return _initial_step_state()
-
-    def on_step(
-        self, ctx: StepContext, *, key: Key[Array, ""]
-    ) -> EpisodeStatisticsStepState:
-        """Add the episode that ended with this step, if one did.
-
-        Args:
-            ctx: The step's data.
-            key: Ignored.
-
-        Returns:
-            The updated totals.
-        """
-        return _record_step(ctx)
 
     def on_iteration(
         self, ctx: IterationContext, *, key: Key[Array, ""]

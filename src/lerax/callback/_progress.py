@@ -12,18 +12,14 @@ import numpy as np
 from jaxtyping import Array, Float, Key
 
 from ._base import (
-    AbstractCallback,
     AbstractCallbackState,
     IterationContext,
     ResetContext,
-    StepContext,
     check_log_keys,
 )
 from ._episode_statistics import (
-    EpisodeStatisticsStepState,
-    _initial_step_state,
+    AbstractEpisodeCallback,
     _iteration_totals,
-    _record_step,
     _safe_mean,
 )
 
@@ -47,7 +43,7 @@ class _Throttle:
         self.last = -math.inf
 
 
-class ProgressCallback(AbstractCallback):
+class ProgressCallback(AbstractEpisodeCallback):
     """Print one line of progress per iteration, at most every `min_interval` s.
 
     The line holds the iteration, the timesteps so far, the mean return of the
@@ -87,31 +83,6 @@ class ProgressCallback(AbstractCallback):
             seen_return_sum=jnp.zeros((), jnp.float32),
             seen_count=jnp.zeros((), jnp.int32),
         )
-
-    def step_reset(self, *, key: Key[Array, ""]) -> EpisodeStatisticsStepState:
-        """Zero episode totals for one environment.
-
-        Args:
-            key: Ignored.
-
-        Returns:
-            Zero totals.
-        """
-        return _initial_step_state()
-
-    def on_step(
-        self, ctx: StepContext, *, key: Key[Array, ""]
-    ) -> EpisodeStatisticsStepState:
-        """Add the episode that ended with this step, if one did.
-
-        Args:
-            ctx: The step's data.
-            key: Ignored.
-
-        Returns:
-            The updated totals.
-        """
-        return _record_step(ctx)
 
     def _print(self, iteration, num_iterations, timesteps, mean_return, log) -> None:
         iteration = int(iteration)

@@ -17,17 +17,11 @@ from jaxtyping import Array, Int, Key
 from lerax._optional import import_extra
 
 from ._base import (
-    AbstractCallback,
     AbstractCallbackState,
     IterationContext,
     ResetContext,
-    StepContext,
 )
-from ._episode_statistics import (
-    EpisodeStatisticsStepState,
-    _initial_step_state,
-    _record_step,
-)
+from ._episode_statistics import AbstractEpisodeCallback
 from ._host import emit, lookup, register
 from ._recent_episodes import RecentEpisodes
 
@@ -248,7 +242,7 @@ class ProgressBarState(AbstractCallbackState):
     episodes: RecentEpisodes
 
 
-class ProgressBarCallback(AbstractCallback):
+class ProgressBarCallback(AbstractEpisodeCallback):
     """A progress bar: timesteps, elapsed and remaining time, steps/s, return.
 
     While JAX compiles the run the bar reads "compiling...", so the screen is
@@ -337,31 +331,6 @@ class ProgressBarCallback(AbstractCallback):
             self.handle, "start", {"total_timesteps": jnp.asarray(ctx.total_timesteps)}
         )
         return ProgressBarState(episodes=RecentEpisodes.initial())
-
-    def step_reset(self, *, key: Key[Array, ""]) -> EpisodeStatisticsStepState:
-        """Zero episode totals for one environment.
-
-        Args:
-            key: Ignored.
-
-        Returns:
-            Zero totals.
-        """
-        return _initial_step_state()
-
-    def on_step(
-        self, ctx: StepContext, *, key: Key[Array, ""]
-    ) -> EpisodeStatisticsStepState:
-        """Add the episode that ended with this step, if one did.
-
-        Args:
-            ctx: The step's data.
-            key: Ignored.
-
-        Returns:
-            The updated totals.
-        """
-        return _record_step(ctx)
 
     def on_iteration(
         self, ctx: IterationContext, *, key: Key[Array, ""]
