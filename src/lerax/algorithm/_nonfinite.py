@@ -13,11 +13,14 @@ are kept); what happens next depends on the algorithm's `on_nonfinite`:
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, PyTree
 
@@ -86,6 +89,54 @@ def select_tree(pred: Bool[Array, ""], on_true: PyTree, on_false: PyTree) -> PyT
         lambda a, b: jnp.where(pred, a, b), dynamic_true, dynamic_false
     )
     return eqx.combine(chosen, static)
+
+
+# The message of the last fault raised on the host (callbacks run on XLA's
+# threads, so this is process-wide, not thread-local).
+_LAST_FAULT: dict[str, str | None] = {"message": None}
+
+
+def raise_on_fault(owner: str, num_iterations: int, code, iteration) -> None:
+    """Host side of the "error" mode: raise `NonFiniteError` for a fault code.
+
+    Called from inside the compiled run after every iteration; raising aborts
+    the run there. The message is also kept so that `learn` can
+    re-raise it as a `NonFiniteError` rather than JAX's runtime error.
+
+    Args:
+        owner: The algorithm's class name.
+        num_iterations: The run's number of iterations.
+        code: 0, or the fault code of this iteration.
+        iteration: The iteration (from 0).
+
+    Raises:
+        NonFiniteError: If `code` is not 0.
+    """
+    code, iteration = int(np.asarray(code)), int(np.asarray(iteration))
+    if code:
+        message = fault_message(owner, code, iteration, num_iterations)
+        _LAST_FAULT["message"] = message
+        raise NonFiniteError(message)
+
+
+@contextlib.contextmanager
+def reraise_fault() -> Iterator[None]:
+    """Turn JAX's runtime error around a `raise_on_fault` into `NonFiniteError`.
+
+    Yields:
+        Nothing.
+
+    Raises:
+        NonFiniteError: If the body failed because a run hit a fault.
+    """
+    _LAST_FAULT["message"] = None
+    try:
+        yield
+    except jax.errors.JaxRuntimeError as error:
+        message = _LAST_FAULT["message"]
+        if message is None or message not in str(error):
+            raise
+        raise NonFiniteError(message) from None
 
 
 def fault_message(owner: str, code: int, iteration: int, num_iterations: int) -> str:

@@ -9,6 +9,7 @@ is a `lax.scan` over steps of `jax.vmap`-ed environments and the iterations are 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ from ._nonfinite import (
     NonFiniteError,
     all_finite,
     fault_message,
+    raise_on_fault,
+    reraise_fault,
     select_tree,
 )
 from ._on_policy_state import (
@@ -436,17 +439,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             policy = update_observation_statistics(policy, buffer.observations)
             return step_state, buffer, policy, opt_state, log, reward_normalizer
 
-        if self.nonfinite_mode() == "error" and hasattr(state, "fault"):
-            # After a fault the rest of the run does no work (it raises at the
-            # end). Only the work is inside the branch: the iteration count and
-            # the callbacks stay outside, so under `jax.vmap` (where a branch on
-            # batched data becomes a select over batched operands) the count
-            # stays unbatched and callbacks' own branches stay real branches.
-            step_state, buffer, policy, opt_state, log, reward_normalizer = _unless(
-                state.fault != 0, work, state
-            )
-        else:
-            step_state, buffer, policy, opt_state, log, reward_normalizer = work(state)
+        step_state, buffer, policy, opt_state, log, reward_normalizer = work(state)
         if reward_normalizer is not None:
             state = dataclasses.replace(state, reward_normalizer=reward_normalizer)
         new_state = state.next(step_state, policy, opt_state)
@@ -495,6 +488,17 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             jnp.int32(0),
         )
         first = (state.fault == 0) & (code > 0)
+        if self.nonfinite_mode() == "error":
+            # Stop the run at once: the host raises `NonFiniteError` from
+            # inside the compiled program (one call per iteration, per vmapped
+            # member), which aborts it. `learn` re-raises it as that type.
+            jax.debug.callback(
+                functools.partial(
+                    raise_on_fault, type(self).__name__, state.num_iterations
+                ),
+                jnp.where(first, code, 0),
+                state.iteration_count,
+            )
         skipped = jnp.where(
             rollout_ok, (bad_losses + bad_gradients).astype(jnp.int32), 1
         )
@@ -680,7 +684,10 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
                 num_iterations=total,
                 callback_state=callback.extend(state.callback_state, ctx),
             )
-        state = _resume(self, state, jnp.int32(done), int(num_iterations), callback)
+        with reraise_fault():
+            state = _resume(self, state, jnp.int32(done), int(num_iterations), callback)
+            if self.nonfinite_mode() == "error":
+                jax.block_until_ready(state)
         return self.raise_if_faulted(state)
 
     def learn_state(
@@ -736,13 +743,24 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
                 )
             identity = self.run_identity(env, policy, callback, num_iterations)
             start = checkpointer.prepare(identity)
-        state = _learn(
-            self, env, policy, num_iterations, start, key, callback, checkpointer, mesh
-        )
-        if checkpointer is not None and not isinstance(
-            state.iteration_count, jax.core.Tracer
-        ):
-            jax.block_until_ready(state)
+        with reraise_fault():
+            state = _learn(
+                self,
+                env,
+                policy,
+                num_iterations,
+                start,
+                key,
+                callback,
+                checkpointer,
+                mesh,
+            )
+            traced = isinstance(state.iteration_count, jax.core.Tracer)
+            if not traced and (
+                checkpointer is not None or self.nonfinite_mode() == "error"
+            ):
+                jax.block_until_ready(state)
+        if checkpointer is not None and not traced:
             checkpointer.wait()
         return self.raise_if_faulted(state)
 
@@ -799,42 +817,6 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             checkpointer=checkpointer,
             mesh=mesh,
         ).policy
-
-
-def _unless(faulted, work, state):
-    """`work(state)`, or (when `faulted`) the state's own parts and zeros.
-
-    A `lax.cond` over the array parts; the skipped branch returns the unchanged
-    step state, policy, optimizer state and reward normalizer, and a zero
-    buffer and log.
-    """
-    dynamic, static = eqx.partition(state, eqx.is_array)
-    shapes = eqx.filter_eval_shape(work, state)
-    out_static = eqx.filter(shapes, lambda x: not isinstance(x, jax.ShapeDtypeStruct))
-
-    def run(dynamic):
-        out = work(eqx.combine(dynamic, static))
-        return eqx.filter(out, eqx.is_array)
-
-    def skip(dynamic):
-        kept = eqx.combine(dynamic, static)
-        zeros = jax.tree.map(
-            lambda x: jnp.zeros(x.shape, x.dtype),
-            eqx.filter(shapes, lambda x: isinstance(x, jax.ShapeDtypeStruct)),
-        )
-        _, buffer, _, _, log, _ = zeros
-        out = (
-            kept.step_state,
-            buffer,
-            kept.policy,
-            kept.opt_state,
-            log,
-            getattr(kept, "reward_normalizer", None),
-        )
-        return eqx.filter(out, eqx.is_array)
-
-    out = jax.lax.cond(faulted, skip, run, dynamic)
-    return eqx.combine(out, out_static)
 
 
 def _run(algorithm, state, indices, num_iterations, callback, checkpointer):
