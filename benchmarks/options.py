@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lerax import train_seeds
 from lerax.algorithm import PPO
 from lerax.callback import EpisodeStatisticsCallback
 from lerax.compatibility.gymnax import GymnaxToLeraxEnv
@@ -158,15 +159,21 @@ def run_memory_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict
         else dict(hidden_size=32, encoder_sizes=(32,))
     )
 
-    def train(key):
-        policy_key, learn_key, eval_key = jax.random.split(key, 3)
-        policy = cls(env=env, key=policy_key, **sizes)
-        policy = algo.learn(env, policy, total, key=learn_key)
-        return evaluate_policy(env, policy, key=eval_key, num_episodes=256).returns
-
+    # Initial policies are built eagerly, one seed at a time (`train_seeds`):
+    # orthogonal initialisation vmapped inside jit can deadlock XLA:CPU.
     keys = jax.random.split(jax.random.key(seed), num_seeds)
+    train_keys, eval_keys = jnp.unstack(jax.vmap(jax.random.split)(keys), axis=1)
     start = time.perf_counter()
-    returns = np.asarray(jax.block_until_ready(jax.jit(jax.vmap(train))(keys)))
+    states = train_seeds(
+        algo, env, lambda k: cls(env=env, key=k, **sizes), total, train_keys
+    )
+
+    def evaluate(policy, key):
+        return evaluate_policy(env, policy, key=key, num_episodes=256).returns
+
+    returns = np.asarray(
+        jax.block_until_ready(eqx.filter_vmap(evaluate)(states.policy, eval_keys))
+    )
     seconds = time.perf_counter() - start
     scores = returns.mean(axis=1)
     return dict(
@@ -199,17 +206,16 @@ def run_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
     total = 64 if smoke else 2**19
     callback = EpisodeStatisticsCallback()
 
-    def train(key):
-        policy_key, learn_key = jax.random.split(key)
-        policy = MLPActorCriticPolicy(
-            env=env, key=policy_key, normalize_observations=row["normalize"]
+    def make(key):
+        return MLPActorCriticPolicy(
+            env=env, key=key, normalize_observations=row["normalize"]
         )
-        state = algo.learn_state(env, policy, total, key=learn_key, callback=callback)
-        return state.callback_state.mean_return
 
     keys = jax.random.split(jax.random.key(seed), num_seeds)
     start = time.perf_counter()
-    curves = np.asarray(jax.block_until_ready(jax.jit(jax.vmap(train))(keys)))
+    # Initial policies built eagerly per seed (see run_memory_row).
+    states = train_seeds(algo, env, make, total, keys, callback=callback)
+    curves = np.asarray(jax.block_until_ready(states.callback_state.mean_return))
     seconds = time.perf_counter() - start
     num_iterations = curves.shape[1]
     tail = max(1, num_iterations // 10)

@@ -17,6 +17,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from lerax import train_seeds
 from lerax.algorithm import PPO
 from lerax.callback import (
     CSVBackend,
@@ -59,16 +60,20 @@ def main() -> None:
         logger,
     ]
 
-    def train(key):
-        policy_key, learn_key = jax.random.split(key)
-        policy = MLPActorCriticPolicy(env=env, key=policy_key)
-        return algo.learn_state(
-            env, policy, timesteps, key=learn_key, callback=callbacks
-        )
-
     start = time.perf_counter()
     keys = jax.random.split(jax.random.key(0), seeds)
-    state = jax.block_until_ready(jax.vmap(train)(keys))
+    # One program for all seeds; the initial policies are built eagerly, one
+    # seed at a time (orthogonal initialisation vmapped inside a compiled
+    # program can deadlock XLA:CPU).
+    state = train_seeds(
+        algo,
+        env,
+        lambda key: MLPActorCriticPolicy(env=env, key=key),
+        timesteps,
+        keys,
+        callback=callbacks,
+    )
+    state = jax.block_until_ready(state)
     print(f"{seeds} seeds x {timesteps} steps in {time.perf_counter() - start:.1f} s")
 
     # Read a callback's results by its class, not its position in the list.
