@@ -419,6 +419,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             step_state, buffer = self.collect_rollout(
                 state.env, state.policy, state.step_state, callback, rollout_key
             )
+            # The raw rewards and done flags, for the episode-counting callbacks.
+            rollout = (buffer.rewards, buffer.terminations | buffer.truncations)
             reward_normalizer = getattr(state, "reward_normalizer", None)
             if reward_normalizer is not None:
                 reward_normalizer, rewards = reward_normalizer.scale(
@@ -437,9 +439,19 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             # `normalize_observations`) take in this rollout after training, so
             # each rollout is collected and trained on under the same statistics.
             policy = update_observation_statistics(policy, buffer.observations)
-            return step_state, buffer, policy, opt_state, log, reward_normalizer
+            return (
+                step_state,
+                buffer,
+                policy,
+                opt_state,
+                log,
+                reward_normalizer,
+                rollout,
+            )
 
-        step_state, buffer, policy, opt_state, log, reward_normalizer = work(state)
+        (step_state, buffer, policy, opt_state, log, reward_normalizer, rollout) = work(
+            state
+        )
         if reward_normalizer is not None:
             state = dataclasses.replace(state, reward_normalizer=reward_normalizer)
         new_state = state.next(step_state, policy, opt_state)
@@ -453,6 +465,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             timesteps=new_state.iteration_count * (self.num_envs * self.num_steps),
             log=log,
             policy=new_state.policy,
+            rewards=rollout[0],
+            dones=rollout[1],
         )
         new_state = new_state.with_callback_states(
             callback.on_iteration(ctx, key=callback_key)

@@ -19,7 +19,6 @@ from ._episode_statistics import (
     AbstractEpisodeCallback as AbstractEpisodeCallback,
     EpisodeStatisticsCallback as EpisodeStatisticsCallback,
     EpisodeStatisticsState as EpisodeStatisticsState,
-    EpisodeStatisticsStepState as EpisodeStatisticsStepState,
 )
 from ._eval import EvalCallback as EvalCallback, EvalState as EvalState
 from ._list import (
@@ -44,6 +43,7 @@ from ._progress_bar import (
     ProgressBarCallback as ProgressBarCallback,
     ProgressBarState as ProgressBarState,
 )
+from ._recent_episodes import EpisodeTracker as EpisodeTracker
 from ._tensorboard_backend import TensorBoardBackend as TensorBoardBackend
 from ._wandb_backend import WandbBackend as WandbBackend
 
@@ -61,7 +61,7 @@ __all__ = [
     "EmptyCallbackStepState",
     "EpisodeStatisticsCallback",
     "EpisodeStatisticsState",
-    "EpisodeStatisticsStepState",
+    "EpisodeTracker",
     "EvalCallback",
     "EvalState",
     "IterationContext",

@@ -100,6 +100,11 @@ class IterationContext(eqx.Module):
         timesteps: Environment steps taken so far, this iteration included.
         log: The training statistics the algorithm reported (scalars).
         policy: The policy after this iteration's update.
+        rewards: The rollout's raw (unnormalized) rewards, axes
+            `(num_steps, num_envs)`; `None` if the algorithm gives none.
+        dones: The rollout's done flags (terminated or truncated), same axes;
+            `None` if the algorithm gives none. With `rewards`, what the
+            episode-counting callbacks read, once per iteration.
     """
 
     state: AbstractCallbackState
@@ -109,6 +114,8 @@ class IterationContext(eqx.Module):
     timesteps: Int[Array, ""]
     log: dict[str, Scalar]
     policy: Any
+    rewards: Float[Array, "num_steps num_envs"] | None = None
+    dones: Bool[Array, "num_steps num_envs"] | None = None
 
 
 class AbstractCallback(eqx.Module):

@@ -12,13 +12,24 @@ outer `jax.jit`; ordered, so the host sees a run's events in program order).
 Under `jax.vmap` (over seeds, or over hyperparameters) a custom batching rule
 makes the host receive every batch member in ONE call, with the batch flattened
 into a leading axis, instead of one call per member.
+
+A host callback runs on the thread that executes the compiled program, which
+waits for it. A receiver whose work is slow (drawing a bar, writing files) can
+set `asynchronous = True`: the callback then only copies the values and queues
+them, and one background thread hands them to the receiver, in order. An emit
+marked `final` (a run's last delivery) waits until the queue is empty, so
+everything a run sent is handled when the run's result is ready. The time of
+each delivery is `delivery_time()`, read by the receiver.
 """
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import math
+import queue
 import threading
+import time
 from typing import Any, Protocol
 
 import jax
@@ -33,6 +44,75 @@ _HOSTS: dict[int, Any] = {}
 _IDS = itertools.count()
 # Held while registering and while a receiver runs, so deliveries never overlap.
 _LOCK = threading.RLock()
+# Deliveries to asynchronous receivers, handled in order by one daemon thread.
+_QUEUE: queue.Queue = queue.Queue()
+_WORKER: threading.Thread | None = None
+_WORKER_LOCK = threading.Lock()
+_ERRORS: list[BaseException] = []
+_CLOCK = threading.local()
+
+
+def delivery_time() -> float:
+    """When the delivery being handled left the compiled run.
+
+    Returns:
+        A `time.perf_counter()` reading taken by the host callback (not when a
+        background thread got round to handling it).
+    """
+    return getattr(_CLOCK, "time", None) or time.perf_counter()
+
+
+def _handle(receiver: Any, event: str, data: Any, num_runs: int, at: float) -> None:
+    _CLOCK.time = at
+    try:
+        with _LOCK:
+            receiver.receive(event, data, num_runs)
+    finally:
+        _CLOCK.time = None
+
+
+def _work() -> None:
+    while True:
+        item = _QUEUE.get()
+        try:
+            _handle(*item)
+        except BaseException as error:  # kept and raised by the next `drain`
+            _ERRORS.append(error)
+        finally:
+            _QUEUE.task_done()
+
+
+def _enqueue(item: tuple) -> None:
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None or not _WORKER.is_alive():
+            _WORKER = threading.Thread(
+                target=_work, name="lerax-host-deliveries", daemon=True
+            )
+            _WORKER.start()
+    _QUEUE.put(item)
+
+
+def settle() -> None:
+    """Wait until every queued delivery has been handled (errors stay queued)."""
+    _QUEUE.join()
+
+
+def drain() -> None:
+    """Wait until every queued delivery has been handled.
+
+    Raises:
+        Exception: The first error a receiver raised in the background since
+            the last `drain`.
+    """
+    _QUEUE.join()
+    if _ERRORS:
+        error = _ERRORS[0]
+        _ERRORS.clear()
+        raise error
+
+
+atexit.register(lambda: _QUEUE.join() if _WORKER is not None else None)
 
 
 class HostReceiver(Protocol):
@@ -84,15 +164,22 @@ def lookup(handle: Array | int) -> Any:
 
 
 def _deliver(event: str, treedef, *arrays) -> None:
-    arrays = [np.asarray(a) for a in arrays]
+    at = time.perf_counter()
+    # Copies: the buffers handed to a host callback may be reused after it returns.
+    arrays = [np.array(a) for a in arrays]
     batch_shape = arrays[0].shape  # the handle is a scalar per run
     num_runs = math.prod(batch_shape)
     flat = [a.reshape((num_runs,) + a.shape[len(batch_shape) :]) for a in arrays]
-    handle, data = jax.tree.unflatten(treedef, flat)
+    handle, final, data = jax.tree.unflatten(treedef, flat)
     receiver = _HOSTS.get(int(handle[0]))
-    if receiver is not None:
-        with _LOCK:
-            receiver.receive(event, data, num_runs)
+    if receiver is None:
+        return
+    if getattr(receiver, "asynchronous", False):
+        _enqueue((receiver, event, data, num_runs, at))
+        if bool(np.any(final)):
+            drain()
+    else:
+        _handle(receiver, event, data, num_runs, at)
 
 
 def emit(
@@ -101,6 +188,7 @@ def emit(
     data: dict[str, Array],
     *,
     ordered: bool = True,
+    final: Array | bool = False,
 ) -> None:
     """Send `data` to the host object of `handle`, one call per run batch.
 
@@ -111,9 +199,12 @@ def emit(
         ordered: Deliver in program order. JAX supports ordered effects on one
             device only, so in a program sharded over a mesh (`learn(mesh=)`)
             deliveries are unordered whatever this says.
+        final: A (traced) boolean: when true, the host callback returns only
+            after an asynchronous receiver has handled this and every earlier
+            delivery (set it on a run's last delivery).
     """
     ordered = ordered and current_mesh() is None
-    leaves, treedef = jax.tree.flatten((handle, data))
+    leaves, treedef = jax.tree.flatten((handle, jnp.asarray(final, bool), data))
 
     @custom_vmap
     def send(*xs):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import time
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +21,7 @@ from ._base import (
     ResetContext,
 )
 from ._episode_statistics import AbstractEpisodeCallback
-from ._host import emit, lookup, register
+from ._host import delivery_time, emit, lookup, register, settle
 from ._logging_backend import LEADING_COLUMNS, AbstractLoggingBackend
 from ._recent_episodes import RecentEpisodes, hyperparameters_of
 
@@ -38,6 +37,7 @@ _OPEN_HOSTS: weakref.WeakSet = weakref.WeakSet()
 
 @atexit.register
 def _close_open_hosts() -> None:
+    settle()
     for host in list(_OPEN_HOSTS):
         host.close()
 
@@ -70,6 +70,8 @@ class LoggingHost:
         self._started_by_rows = False
         self._num_runs = 0
         self._hyperparameters: list[dict[str, Any]] = [{}]
+        # Rows are written by the background delivery thread, off the run's path.
+        self.asynchronous = True
 
     def receive(self, event: str, data: dict[str, np.ndarray], num_runs: int) -> None:
         """Handle a delivery from the compiled run.
@@ -105,7 +107,7 @@ class LoggingHost:
             # files are continued (backends reopen them for appending).
             self._open = True
             _OPEN_HOSTS.add(self)
-            self._last_time = time.perf_counter()
+            self._last_time = delivery_time()
         else:
             self._start({}, num_runs)
             self._started_by_rows = True
@@ -126,14 +128,14 @@ class LoggingHost:
         _OPEN_HOSTS.add(self)
         self._columns = None
         self._pending_eval = []
-        self._start_time = self._last_time = time.perf_counter()
+        self._start_time = self._last_time = delivery_time()
         self._last_timesteps = 0
 
     def _iteration(self, data: dict[str, np.ndarray], num_runs: int) -> None:
         if num_runs != self._num_runs:
             # Nothing differed between runs at the start: restart with N copies.
             self._start(self._hyperparameters[:1] * num_runs, num_runs, as_rows=True)
-        now = time.perf_counter()
+        now = delivery_time()
         timesteps = int(data["timesteps"][0])
         rate = (timesteps - self._last_timesteps) / max(now - self._last_time, 1e-9)
         self._last_time, self._last_timesteps = now, timesteps
@@ -253,7 +255,11 @@ class LoggingCallback(AbstractEpisodeCallback):
         return self.host.backends
 
     def close(self) -> None:
-        """Close the backends now (runs close them after their last iteration)."""
+        """Close the backends now (runs close them after their last iteration).
+
+        Rows the run has already sent are written first.
+        """
+        settle()
         self.host.close()
 
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> LoggingState:
@@ -284,7 +290,7 @@ class LoggingCallback(AbstractEpisodeCallback):
                 "unordered": jnp.asarray(current_mesh() is not None),
             },
         )
-        return LoggingState(episodes=RecentEpisodes.initial())
+        return LoggingState(episodes=RecentEpisodes.initial(ctx.num_envs))
 
     def on_iteration(
         self, ctx: IterationContext, *, key: Key[Array, ""]
@@ -309,7 +315,7 @@ class LoggingCallback(AbstractEpisodeCallback):
         }
 
         def write(episodes: RecentEpisodes) -> RecentEpisodes:
-            episodes, metrics = episodes.report(ctx.step_states)
+            episodes, metrics = episodes.report()
             emit(
                 self.handle,
                 "iteration",
@@ -321,8 +327,10 @@ class LoggingCallback(AbstractEpisodeCallback):
                     **metrics,
                     "log": log,
                 },
+                final=done >= ctx.num_iterations,
             )
             return episodes
 
-        episodes = jax.lax.cond(should_log, write, lambda e: e, state.episodes)
+        episodes = state.episodes.observe(ctx, "LoggingCallback")
+        episodes = jax.lax.cond(should_log, write, lambda e: e, episodes)
         return LoggingState(episodes=episodes)

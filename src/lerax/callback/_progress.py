@@ -7,9 +7,8 @@ import time
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Key
+from jaxtyping import Array, Key
 
 from ._base import (
     AbstractCallbackState,
@@ -17,23 +16,19 @@ from ._base import (
     ResetContext,
     check_log_keys,
 )
-from ._episode_statistics import (
-    AbstractEpisodeCallback,
-    _iteration_totals,
-    _safe_mean,
-)
+from ._episode_statistics import AbstractEpisodeCallback
+from ._recent_episodes import EpisodeTracker, rollout_of
 
 
 class ProgressCallbackState(AbstractCallbackState):
-    """Totals seen at the last iteration, to report per-iteration means.
+    """The unfinished episodes, to report per-iteration means.
 
     Attributes:
-        seen_return_sum: Return total at the end of the last iteration.
-        seen_count: Episode count at the end of the last iteration.
+        episodes: Each environment's unfinished episode (totals cleared every
+            iteration).
     """
 
-    seen_return_sum: Float[Array, ""]
-    seen_count: Array
+    episodes: EpisodeTracker
 
 
 class _Throttle:
@@ -71,18 +66,16 @@ class ProgressCallback(AbstractEpisodeCallback):
             )
 
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> ProgressCallbackState:
-        """Start with zero totals.
+        """Start with no episode seen.
 
         Args:
+            ctx: The run's sizes.
             key: Ignored.
 
         Returns:
-            Zero totals.
+            An empty episode tracker.
         """
-        return ProgressCallbackState(
-            seen_return_sum=jnp.zeros((), jnp.float32),
-            seen_count=jnp.zeros((), jnp.int32),
-        )
+        return ProgressCallbackState(episodes=EpisodeTracker.initial(ctx.num_envs))
 
     def _print(self, iteration, num_iterations, timesteps, mean_return, log) -> None:
         iteration = int(iteration)
@@ -126,10 +119,8 @@ class ProgressCallback(AbstractEpisodeCallback):
         """
         state = ctx.state
         assert isinstance(state, ProgressCallbackState)
-        return_sum, _, count = _iteration_totals(ctx.step_states)
-        mean_return = _safe_mean(
-            return_sum - state.seen_return_sum, count - state.seen_count
-        )
+        episodes = state.episodes.observe(*rollout_of(ctx, "ProgressCallback"))
+        mean_return, _ = episodes.means()
         if self.keys is not None:
             check_log_keys("ProgressCallback", self.keys, ctx.log)
         log = ctx.log if self.keys is None else {k: ctx.log[k] for k in self.keys}
@@ -140,4 +131,4 @@ class ProgressCallback(AbstractEpisodeCallback):
             mean_return,
             log,
         )
-        return ProgressCallbackState(seen_return_sum=return_sum, seen_count=count)
+        return ProgressCallbackState(episodes=episodes.cleared())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import math
 import sys
-import time
 import weakref
 from typing import Any, TextIO
 
@@ -22,7 +21,7 @@ from ._base import (
     ResetContext,
 )
 from ._episode_statistics import AbstractEpisodeCallback
-from ._host import emit, lookup, register
+from ._host import delivery_time, emit, lookup, register, settle
 from ._recent_episodes import RecentEpisodes
 
 _OPEN_BARS: weakref.WeakSet = weakref.WeakSet()
@@ -30,6 +29,7 @@ _OPEN_BARS: weakref.WeakSet = weakref.WeakSet()
 
 @atexit.register
 def _close_open_bars() -> None:
+    settle()
     for bar in list(_OPEN_BARS):
         bar.close()
 
@@ -113,6 +113,8 @@ class ProgressBarHost:
         self._first: tuple[int, float] | None = None
         self._last_line = -math.inf
         self.lines: list[str] = []
+        # Drawn by the background delivery thread, off the compiled run's path.
+        self.asynchronous = True
 
     def _out(self) -> TextIO:
         return self.file or sys.stdout
@@ -178,17 +180,17 @@ class ProgressBarHost:
             else:
                 self._progress.update(self._task, status=status)
                 self._progress.refresh()
-            self._start_time = time.perf_counter()
+            self._start_time = delivery_time()
             self._first = None
             self._last_line = -math.inf
             return
         if not self._open:
             self._show(total, "resuming...")
-            self._start_time = time.perf_counter()
+            self._start_time = delivery_time()
             self._first = None
         done = int(data["timesteps"][0])
         last = int(data["iteration"][0]) >= int(data["num_iterations"][0])
-        now = time.perf_counter()
+        now = delivery_time()
         text, _, _ = status_line(
             done,
             total,
@@ -307,7 +309,8 @@ class ProgressBarCallback(AbstractEpisodeCallback):
         return lookup(self.handle)
 
     def close(self) -> None:
-        """Stop the display now."""
+        """Stop the display now (after drawing what the run has sent)."""
+        settle()
         self.host.close()
 
     def __enter__(self) -> ProgressBarCallback:
@@ -330,7 +333,7 @@ class ProgressBarCallback(AbstractEpisodeCallback):
         emit(
             self.handle, "start", {"total_timesteps": jnp.asarray(ctx.total_timesteps)}
         )
-        return ProgressBarState(episodes=RecentEpisodes.initial())
+        return ProgressBarState(episodes=RecentEpisodes.initial(ctx.num_envs))
 
     def on_iteration(
         self, ctx: IterationContext, *, key: Key[Array, ""]
@@ -346,7 +349,7 @@ class ProgressBarCallback(AbstractEpisodeCallback):
         """
         state = ctx.state
         assert isinstance(state, ProgressBarState)
-        episodes, metrics = state.episodes.report(ctx.step_states)
+        episodes, metrics = state.episodes.observe(ctx, "ProgressBarCallback").report()
         total = ctx.num_iterations * (
             ctx.timesteps // jnp.maximum(ctx.iteration + 1, 1)
         )
@@ -360,5 +363,6 @@ class ProgressBarCallback(AbstractEpisodeCallback):
                 "total_timesteps": total,
                 "episode_return": metrics["episode_return"],
             },
+            final=ctx.iteration + 1 >= ctx.num_iterations,
         )
         return ProgressBarState(episodes=episodes)
