@@ -7,6 +7,7 @@ are deterministic; `PixelEnv` draws its image at reset):
 - `ChainEnv`: Discrete(2) actions on a chain `0..length`.
 - `PointEnv`: Box actions moving a point on the line towards a goal.
 - `PixelEnv`: a one-step image task (which half holds the lit pixel).
+- `AbstractClockEnv`: a base for envs whose state is the time since reset.
 """
 
 from __future__ import annotations
@@ -256,4 +257,48 @@ class PixelEnv(AbstractEnv[PixelState, Int[Array, ""], Float[Array, "4 4 2"], No
         return state.time >= 1
 
     def truncate(self, state: PixelState) -> Bool[Array, ""]:
+        return jnp.asarray(False)
+
+
+class ClockState(AbstractEnvState):
+    """The state of an `AbstractClockEnv`.
+
+    Attributes:
+        time: The number of steps since reset.
+    """
+
+    time: Int[Array, ""]
+
+
+class AbstractClockEnv(
+    AbstractEnv[ClockState, Int[Array, ""], Float[Array, "2"], None]
+):
+    """An env whose only state is the time since reset (known-answer runs).
+
+    `Discrete(2)` actions, observations in an unbounded `Box((2,))`, never
+    terminal; a subclass says what the observation, reward and time limit are.
+    Everything is a function of the time since reset (and the action), so a
+    test can recompute a whole run in NumPy.
+    """
+
+    @property
+    def action_space(self) -> Discrete:
+        return Discrete(2)
+
+    @property
+    def observation_space(self) -> Box:
+        return Box(-jnp.inf, jnp.inf, shape=(2,))
+
+    def initial(self, *, key: Key[Array, ""]) -> ClockState:
+        del key
+        return ClockState(time=jnp.zeros((), jnp.int32))
+
+    def transition(
+        self, state: ClockState, action: Int[Array, ""], *, key: Key[Array, ""]
+    ) -> ClockState:
+        del action, key
+        return ClockState(time=state.time + 1)
+
+    def terminal(self, state: ClockState, *, key: Key[Array, ""]) -> Bool[Array, ""]:
+        del state, key
         return jnp.asarray(False)
