@@ -13,7 +13,7 @@ from lerax._serialization import fingerprint
 from lerax.algorithm import PPO
 from lerax.evaluation import evaluate_policy
 from lerax.policy import CNNActorCriticPolicy
-from lerax.space import Box, Discrete
+from lerax.space import Box, Discrete, Tuple
 
 
 def identity(x):
@@ -242,6 +242,24 @@ def test_bad_arguments_are_refused(kwargs, match):
 def test_non_image_observations_are_refused():
     with pytest.raises(ValueError, match="Box of 2 or 3 dimensions"):
         CNNActorCriticPolicy(ChainEnv(), key=jax.random.key(0))
+
+
+def test_action_spaces():
+    # Box actions: a Gaussian with a free log-std of the action's shape.
+    policy = eqx.filter_eval_shape(
+        CNNActorCriticPolicy,
+        observation_space=IMAGE,
+        action_space=Box(-1.0, 1.0, shape=(2,)),
+        key=jax.random.key(0),
+    )
+    assert policy.log_std.shape == (2,)
+    assert policy.actor.layers[-1].weight.shape[0] == 2
+    with pytest.raises(ValueError, match="CNNActorCriticPolicy does not support"):
+        CNNActorCriticPolicy(
+            observation_space=IMAGE,
+            action_space=Tuple((Discrete(2), Discrete(3))),
+            key=jax.random.key(0),
+        )
 
 
 SMALL = dict(channels=(8,), kernel_sizes=2, hidden_sizes=(32,))

@@ -17,7 +17,13 @@ from lerax.env import AbstractEnvLike
 from lerax.space import AbstractSpace, Box
 
 from ._base import AbstractActorCriticPolicy, NullPolicyState
-from ._mlp import _actor_output_size, _linear_stack, _orthogonal, action_distribution
+from ._mlp import (
+    _SUPPORTED_ACTIONS,
+    _actor_output_size,
+    _linear_stack,
+    _orthogonal,
+    action_distribution,
+)
 from ._network import MLP
 
 _OWNER = "CNNActorCriticPolicy"
@@ -305,6 +311,11 @@ class CNNActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
             raise ValueError(
                 f"{_OWNER}: the observation space must be a Box of 2 or 3 "
                 f"dimensions (an image), got {observation_space!r}."
+            )
+        if not isinstance(action_space, _SUPPORTED_ACTIONS):
+            raise ValueError(
+                f"{_OWNER} does not support the action space {action_space!r}; "
+                "supported: " + ", ".join(c.__name__ for c in _SUPPORTED_ACTIONS) + "."
             )
         out_size = _actor_output_size(action_space)
         channels = _positive_ints("channels", channels, None)
