@@ -57,6 +57,13 @@ from run import (
     seed_keys,
 )
 
+from lerax import train_seeds
+from lerax.algorithm import PPO
+from lerax.callback import EpisodeStatisticsCallback
+from lerax.compatibility.gymnax import GymnaxToLeraxEnv
+from lerax.evaluation import evaluate_policy
+from lerax.policy import CNNActorCriticPolicy
+
 DEFAULT_DOCS = REPO_ROOT / "docs" / "learning.md"
 ROW_GROUPS = ("floors", "pendulum", "memory", "minatar")
 
@@ -172,8 +179,6 @@ def minatar_algorithm(smoke: bool):
     Returns:
         The `PPO` instance.
     """
-    from lerax.algorithm import PPO
-
     if smoke:
         return PPO(num_envs=2, num_steps=16, num_epochs=1, num_batches=2)
     return PPO(
@@ -201,12 +206,6 @@ def run_minatar_row(*, smoke: bool, num_seeds: int, seed: int) -> dict[str, Any]
         of iterations), the final policies' stochastic evaluation and a
         uniformly random policy's evaluation, per seed, and the wall time.
     """
-    from lerax import train_seeds
-    from lerax.callback import EpisodeStatisticsCallback
-    from lerax.compatibility.gymnax import GymnaxToLeraxEnv
-    from lerax.evaluation import evaluate_policy
-    from lerax.policy import CNNActorCriticPolicy
-
     env = GymnaxToLeraxEnv.from_name(MINATAR_ENV)
     algo = minatar_algorithm(smoke)
     total = 64 if smoke else MINATAR_TIMESTEPS
