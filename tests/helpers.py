@@ -1,15 +1,19 @@
 """Shared toy environments for the test suite.
 
-Both environments are deterministic and small, with a known termination rule and
-a known time limit, so tests can compare against hand computation:
+The environments are small, with a known termination rule and a known time
+limit, so tests can compare against hand computation (`ChainEnv` and `PointEnv`
+are deterministic; `PixelEnv` draws its image at reset):
 
 - `ChainEnv`: Discrete(2) actions on a chain `0..length`.
 - `PointEnv`: Box actions moving a point on the line towards a goal.
+- `PixelEnv`: a one-step image task (which half holds the lit pixel).
+- `AbstractClockEnv`: a base for envs whose state is the time since reset.
 """
 
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key
 
@@ -184,3 +188,117 @@ class PointEnv(AbstractEnv[PointState, Float[Array, "1"], Float[Array, "2"], Non
 
     def truncate(self, state: PointState) -> Bool[Array, ""]:
         return state.time >= self.max_steps
+
+
+class PixelState(AbstractEnvState):
+    """The state of `PixelEnv`.
+
+    Attributes:
+        row: The lit pixel's row.
+        column: The lit pixel's column.
+        time: The number of steps taken (0 or 1).
+    """
+
+    row: Int[Array, ""]
+    column: Int[Array, ""]
+    time: Int[Array, ""]
+
+
+class PixelEnv(AbstractEnv[PixelState, Int[Array, ""], Float[Array, "4 4 2"], None]):
+    """A one-step image task: say which half of the image the lit pixel is in.
+
+    - Observation: a `(4, 4, 2)` image (height, width, channels) in
+      `Box(0, 1)`: channel 0 is one at a uniformly random pixel and zero
+      elsewhere; channel 1 is all ones.
+    - Actions: `Discrete(2)`; the right answer is 0 for columns 0-1, 1 for
+      columns 2-3.
+    - Reward: 1 for the right answer, 0 otherwise (chance 0.5).
+    - Terminal: after the one step.
+    """
+
+    name: str = eqx.field(static=True, default="Pixel")
+
+    @property
+    def action_space(self) -> Discrete:
+        return Discrete(2)
+
+    @property
+    def observation_space(self) -> Box:
+        return Box(0.0, 1.0, shape=(4, 4, 2))
+
+    def initial(self, *, key: Key[Array, ""]) -> PixelState:
+        cell = jax.random.randint(key, (), 0, 16)
+        return PixelState(row=cell // 4, column=cell % 4, time=jnp.zeros((), jnp.int32))
+
+    def transition(
+        self, state: PixelState, action: Int[Array, ""], *, key: Key[Array, ""]
+    ) -> PixelState:
+        del action, key
+        return PixelState(row=state.row, column=state.column, time=state.time + 1)
+
+    def observation(self, state: PixelState, *, key: Key[Array, ""]) -> Array:
+        del key
+        lit = jnp.zeros((4, 4), jnp.float32).at[state.row, state.column].set(1.0)
+        return jnp.stack([lit, jnp.ones((4, 4), jnp.float32)], axis=-1)
+
+    def reward(
+        self,
+        state: PixelState,
+        action: Int[Array, ""],
+        next_state: PixelState,
+        *,
+        key: Key[Array, ""],
+    ) -> Float[Array, ""]:
+        del next_state, key
+        return (action == (state.column >= 2)).astype(jnp.float32)
+
+    def terminal(self, state: PixelState, *, key: Key[Array, ""]) -> Bool[Array, ""]:
+        del key
+        return state.time >= 1
+
+    def truncate(self, state: PixelState) -> Bool[Array, ""]:
+        return jnp.asarray(False)
+
+
+class ClockState(AbstractEnvState):
+    """The state of an `AbstractClockEnv`.
+
+    Attributes:
+        time: The number of steps since reset.
+    """
+
+    time: Int[Array, ""]
+
+
+class AbstractClockEnv(
+    AbstractEnv[ClockState, Int[Array, ""], Float[Array, "2"], None]
+):
+    """An env whose only state is the time since reset (known-answer runs).
+
+    `Discrete(2)` actions, observations in an unbounded `Box((2,))`, never
+    terminal; a subclass says what the observation, reward and time limit are.
+    Everything is a function of the time since reset (and the action), so a
+    test can recompute a whole run in NumPy.
+    """
+
+    @property
+    def action_space(self) -> Discrete:
+        return Discrete(2)
+
+    @property
+    def observation_space(self) -> Box:
+        return Box(-jnp.inf, jnp.inf, shape=(2,))
+
+    def initial(self, *, key: Key[Array, ""]) -> ClockState:
+        del key
+        return ClockState(time=jnp.zeros((), jnp.int32))
+
+    def transition(
+        self, state: ClockState, action: Int[Array, ""], *, key: Key[Array, ""]
+    ) -> ClockState:
+        del action, key
+        return ClockState(time=state.time + 1)
+
+    def terminal(self, state: ClockState, *, key: Key[Array, ""]) -> Bool[Array, ""]:
+        del state, key
+        return jnp.asarray(False)

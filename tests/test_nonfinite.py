@@ -11,22 +11,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jaxtyping import Array, Bool, Float, Int, Key
+from jaxtyping import Array, Bool, Float, Int
 
+from helpers import AbstractClockEnv
 from lerax.algorithm import A2C, PPO, NonFiniteError
-from lerax.env import AbstractEnv, AbstractEnvState
 from lerax.policy import MLPActorCriticPolicy
-from lerax.space import Box, Discrete
 
 NUM_ENVS, NUM_STEPS, ITERATIONS = 2, 8, 6
 TOTAL = NUM_ENVS * NUM_STEPS * ITERATIONS
 
 
-class CounterState(AbstractEnvState):
-    time: Int[Array, ""]
-
-
-class CounterEnv(AbstractEnv[CounterState, Int[Array, ""], Float[Array, "2"], None]):
+class CounterEnv(AbstractClockEnv):
     """Reward 1 for action 1, NaN at step `nan_reward_at`, NaN obs at `nan_obs_at`."""
 
     nan_reward_at: Int[Array, ""]
@@ -37,20 +32,6 @@ class CounterEnv(AbstractEnv[CounterState, Int[Array, ""], Float[Array, "2"], No
         self.nan_reward_at = jnp.asarray(nan_reward_at, jnp.int32)
         self.nan_obs_at = jnp.asarray(nan_obs_at, jnp.int32)
 
-    @property
-    def action_space(self) -> Discrete:
-        return Discrete(2)
-
-    @property
-    def observation_space(self) -> Box:
-        return Box(-jnp.inf, jnp.inf, shape=(2,))
-
-    def initial(self, *, key: Key[Array, ""]) -> CounterState:
-        return CounterState(time=jnp.zeros((), jnp.int32))
-
-    def transition(self, state, action, *, key):
-        return CounterState(time=state.time + 1)
-
     def observation(self, state, *, key) -> Array:
         obs = jnp.stack([jnp.sin(state.time * 0.1), jnp.cos(state.time * 0.1)])
         return jnp.where(state.time == self.nan_obs_at, jnp.nan, obs)
@@ -58,9 +39,6 @@ class CounterEnv(AbstractEnv[CounterState, Int[Array, ""], Float[Array, "2"], No
     def reward(self, state, action, next_state, *, key) -> Float[Array, ""]:
         reward = jnp.asarray(action, jnp.float32)
         return jnp.where(state.time == self.nan_reward_at, jnp.nan, reward)
-
-    def terminal(self, state, *, key) -> Bool[Array, ""]:
-        return jnp.asarray(False)
 
     def truncate(self, state) -> Bool[Array, ""]:
         return jnp.asarray(False)

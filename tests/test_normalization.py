@@ -10,40 +10,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jaxtyping import Array, Bool, Float, Int, Key
+from jaxtyping import Array, Bool, Float
 
+from helpers import AbstractClockEnv
 from lerax.algorithm import PPO, RewardNormalizerState
-from lerax.env import AbstractEnv, AbstractEnvState
 from lerax.policy import MLPActorCriticPolicy, RunningMeanStd
-from lerax.space import Box, Discrete
 
 GAMMA = 0.9
 EPISODE = 3
 NUM_ENVS, NUM_STEPS, ITERATIONS = 2, 4, 3
 
 
-class ClockState(AbstractEnvState):
-    time: Int[Array, ""]
-
-
-class ClockEnv(AbstractEnv[ClockState, Int[Array, ""], Float[Array, "2"], None]):
+class ClockEnv(AbstractClockEnv):
     """Observation `[t, 10 + 3 t]`, reward `0.5 (t + 1)^2`, episodes of 3 steps."""
 
     name: str = eqx.field(static=True, default="Clock")
-
-    @property
-    def action_space(self) -> Discrete:
-        return Discrete(2)
-
-    @property
-    def observation_space(self) -> Box:
-        return Box(-jnp.inf, jnp.inf, shape=(2,))
-
-    def initial(self, *, key: Key[Array, ""]) -> ClockState:
-        return ClockState(time=jnp.zeros((), jnp.int32))
-
-    def transition(self, state, action, *, key):
-        return ClockState(time=state.time + 1)
 
     def observation(self, state, *, key) -> Array:
         t = state.time.astype(jnp.float32)
@@ -51,9 +32,6 @@ class ClockEnv(AbstractEnv[ClockState, Int[Array, ""], Float[Array, "2"], None])
 
     def reward(self, state, action, next_state, *, key) -> Float[Array, ""]:
         return 0.5 * next_state.time.astype(jnp.float32) ** 2
-
-    def terminal(self, state, *, key) -> Bool[Array, ""]:
-        return jnp.asarray(False)
 
     def truncate(self, state) -> Bool[Array, ""]:
         return state.time >= EPISODE

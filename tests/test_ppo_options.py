@@ -13,6 +13,7 @@ import optax
 import pytest
 
 from helpers import ChainEnv
+from lerax import train_seeds
 from lerax.algorithm import PPO
 from lerax.algorithm._schedule import (
     anneal_factor,
@@ -21,6 +22,7 @@ from lerax.algorithm._schedule import (
     set_anneal_horizon,
 )
 from lerax.buffer import RolloutBuffer
+from lerax.callback import LogHistoryCallback
 from lerax.policy import MLPActorCriticPolicy
 
 BATCH = 32
@@ -135,6 +137,74 @@ def test_target_kl_halts_at_the_right_epoch(setup):
         np.testing.assert_allclose(
             np.asarray(a), np.asarray(b[expected - 1]), rtol=1e-6, atol=1e-7
         )
+
+
+def test_target_kl_under_vmap_matches_the_unvmapped_runs(setup):
+    # Under `jax.vmap` the KL stop's branch becomes a select over both branches.
+    # Two buffers whose KL is known by hand (log-ratios 0.3 and 0.1, learning
+    # rate ~0 so the policy does not move) and a target between them: one seed
+    # stops after its first epoch, the other runs all four. The vmapped run must
+    # give each seed exactly its unvmapped result.
+    policy, buffer = setup
+    kl_high, kl_low = np.exp(0.3) - 1 - 0.3, np.exp(0.1) - 1 - 0.1
+    algo = PPO(
+        num_envs=4,
+        num_steps=8,
+        num_epochs=4,
+        num_batches=1,
+        learning_rate=1e-12,
+        target_kl=float(np.sqrt(kl_high * kl_low)) / 1.5,
+    )
+    low = eqx.tree_at(lambda b: b.log_probs, buffer, buffer.log_probs + 0.2)
+    buffers = jax.tree.map(lambda a, b: jnp.stack([a, b]), buffer, low)
+    keys = jax.random.split(jax.random.key(4), 2)
+    policies, _, logs = eqx.filter_vmap(
+        lambda b, k: _train(algo, policy, b, k), in_axes=(0, 0)
+    )(buffers, keys)
+    np.testing.assert_array_equal(np.asarray(logs["epochs_run"]), [1.0, 4.0])
+    for i, b in enumerate((buffer, low)):
+        single_policy, _, log = _train(algo, policy, b, keys[i])
+        assert sorted(log) == sorted(logs)
+        for name in log:
+            np.testing.assert_allclose(
+                float(logs[name][i]), float(log[name]), rtol=1e-5, atol=1e-7
+            )
+        for a, c in zip(
+            jax.tree.leaves(eqx.filter(policies, eqx.is_array)),
+            jax.tree.leaves(eqx.filter(single_policy, eqx.is_array)),
+            strict=True,
+        ):
+            np.testing.assert_allclose(np.asarray(a[i]), np.asarray(c), atol=1e-7)
+
+
+def test_target_kl_in_a_run_vmapped_over_seeds(env):
+    # A whole run: `train_seeds` (vmap of `learn`) with a KL stop that fires on
+    # some iterations only, against each seed's unvmapped run with the same keys.
+    policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))
+    algo = PPO(
+        num_envs=2,
+        num_steps=8,
+        num_epochs=4,
+        num_batches=2,
+        learning_rate=3e-2,
+        target_kl=0.002,
+    )
+    keys = jax.random.split(jax.random.key(5), 2)
+    history = LogHistoryCallback(("epochs_run", "approx_kl", "total_loss"))
+    total = 8 * 2 * 8
+    states = train_seeds(algo, env, policy, total, keys, callback=history)
+    vmapped = states.callback_state.history
+    epochs = np.asarray(vmapped["epochs_run"])
+    # The stop fires on some iterations and not on others (else the select
+    # would not be exercised).
+    assert (epochs < 4).any() and (epochs == 4).any(), epochs
+    for i in range(2):
+        _, learn_key = jax.random.split(keys[i])
+        single = algo.learn_state(env, policy, total, key=learn_key, callback=history)
+        for name, values in single.callback_state.history.items():
+            np.testing.assert_allclose(
+                np.asarray(vmapped[name][i]), np.asarray(values), rtol=1e-4, atol=1e-6
+            )
 
 
 # ------------------------------------------------------------ schedules, Adam

@@ -11,6 +11,7 @@ from ._base import (
     AbstractPolicyState as AbstractPolicyState,
     NullPolicyState as NullPolicyState,
 )
+from ._cnn import CNNActorCriticPolicy as CNNActorCriticPolicy
 from ._mlp import MLPActorCriticPolicy as MLPActorCriticPolicy
 from ._normalization import RunningMeanStd as RunningMeanStd
 from ._recurrent import (
@@ -25,6 +26,7 @@ __all__ = [
     "AbstractPolicy",
     "AbstractPolicyState",
     "AbstractRecurrentActorCriticPolicy",
+    "CNNActorCriticPolicy",
     "GRUActorCriticPolicy",
     "LSTMActorCriticPolicy",
     "MLPActorCriticPolicy",
