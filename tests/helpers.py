@@ -9,11 +9,14 @@ a known time limit, so tests can compare against hand computation:
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key
 
 from lerax.env import AbstractEnv, AbstractEnvState
+from lerax.policy import AbstractPolicy, AbstractPolicyState
 from lerax.space import Box, Discrete
 
 
@@ -184,3 +187,22 @@ class PointEnv(AbstractEnv[PointState, Float[Array, "1"], Float[Array, "2"], Non
 
     def truncate(self, state: PointState) -> Bool[Array, ""]:
         return state.time >= self.max_steps
+
+
+class CountState(AbstractPolicyState):
+    count: Int[Array, ""]
+
+
+class CountingPolicy(AbstractPolicy):
+    """Acts 1 once `count + observation[0] > 2`; counts its calls."""
+
+    name: ClassVar[str] = "Counting"
+    action_space: Discrete = Discrete(2)
+    observation_space: Box = Box(0.0, 10.0, shape=(1,))
+
+    def __call__(self, state, observation, *, key=None, action_mask=None):
+        action = (state.count + observation[0] > 2).astype(jnp.int32)
+        return CountState(count=state.count + 1), action
+
+    def reset(self, *, key):
+        return CountState(count=jnp.zeros((), jnp.int32))
