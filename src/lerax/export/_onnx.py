@@ -14,7 +14,10 @@ session = ort.InferenceSession("policy.onnx")
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,33 @@ from jaxtyping import Array, Key
 from lerax._optional import import_extra
 from lerax._serialization import _atomic_write
 from lerax.policy import AbstractActorCriticPolicy, AbstractPolicy
+
+_NOISY_LOGGERS = ("jax2onnx.plugins.plugin_system", "onnx_ir.serde")
+
+
+class _KnownNoise(logging.Filter):
+    # Two harmless warnings, dropped so that an export prints nothing: jax2onnx
+    # 0.13 skips its dm-pix image plugins on JAX 0.10 (lerax never uses them),
+    # and onnx_ir notes value-info entries it leaves untyped.
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            ("dm_pix" in message and "Skipping" in message)
+            or "value type for shape" in message
+        )
+
+
+@contextlib.contextmanager
+def _quiet_known_noise() -> Iterator[None]:
+    loggers = [logging.getLogger(n) for n in _NOISY_LOGGERS]
+    noise = _KnownNoise()
+    for logger in loggers:
+        logger.addFilter(noise)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(noise)
 
 
 def _names(prefix: str, tree: Any) -> list[str]:
@@ -94,7 +124,8 @@ def export_onnx(
             f"export_onnx: include_value=True needs an actor-critic policy, got "
             f"{type(policy).__name__}."
         )
-    jax2onnx = import_extra("jax2onnx", "onnx", owner="export_onnx")
+    with _quiet_known_noise():
+        jax2onnx = import_extra("jax2onnx", "onnx", owner="export_onnx")
     path = Path(path)
     if not path.suffix:
         path = path.with_suffix(".onnx")
@@ -143,14 +174,15 @@ def export_onnx(
         output_names.append("value")
     output_names += _names("next_state", initial_state)
     try:
-        model = jax2onnx.to_onnx(
-            jaxpr_as_fun(closed),
-            specs,
-            model_name=type(policy).__name__,
-            opset=opset,
-            input_names=input_names,
-            output_names=output_names,
-        )
+        with _quiet_known_noise():
+            model = jax2onnx.to_onnx(
+                jaxpr_as_fun(closed),
+                specs,
+                model_name=type(policy).__name__,
+                opset=opset,
+                input_names=input_names,
+                output_names=output_names,
+            )
     except NotImplementedError as err:
         raise NotImplementedError(
             f"export_onnx: jax2onnx cannot convert {type(policy).__name__}: {err}"
