@@ -52,23 +52,32 @@ def _session(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
+POLICIES = {
+    ("MLPActorCriticPolicy", "CartPole-v1"): (MLPActorCriticPolicy, 1),
+    ("MLPActorCriticPolicy", "Pendulum-v1"): (MLPActorCriticPolicy, 2),
+    ("GRUActorCriticPolicy", "CartPole-v1"): (GRUActorCriticPolicy, 3),
+    ("LSTMActorCriticPolicy", "Pendulum-v1"): (LSTMActorCriticPolicy, 4),
+}
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
+    """`exported[cls_name, env_name]` -> (env, policy, ONNX path), built on first
+    use (under pytest-xdist a worker builds only the ones its tests need)."""
     folder = tmp_path_factory.mktemp("onnx")
-    out = {}
-    for name, cls, seed in [
-        ("CartPole-v1", MLPActorCriticPolicy, 1),
-        ("Pendulum-v1", MLPActorCriticPolicy, 2),
-        ("CartPole-v1", GRUActorCriticPolicy, 3),
-        ("Pendulum-v1", LSTMActorCriticPolicy, 4),
-    ]:
-        env = GymnaxToLeraxEnv.from_name(name)
-        policy = cls(env=env, key=jax.random.key(seed))
-        path = export_onnx(
-            policy, folder / f"{cls.__name__}-{name}", include_value=True
-        )
-        out[cls.__name__, name] = (env, policy, path)
-    return out
+
+    class Cache(dict):
+        def __missing__(self, item):
+            cls, seed = POLICIES[item]
+            env = GymnaxToLeraxEnv.from_name(item[1])
+            policy = cls(env=env, key=jax.random.key(seed))
+            path = export_onnx(
+                policy, folder / f"{item[0]}-{item[1]}", include_value=True
+            )
+            self[item] = (env, policy, path)
+            return self[item]
+
+    return Cache()
 
 
 @requires_onnx
