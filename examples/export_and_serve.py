@@ -1,17 +1,21 @@
-"""Train a policy, export it with jax.export, and serve it without lerax.
+"""Train a policy, export it (jax.export and ONNX), and serve it without lerax.
 
 python examples/export_and_serve.py [--timesteps 131072] [--seed 0]
 
 The policy is trained with PPO on gymnax's CartPole, written to a
 `.jaxexport` file, then a separate Python process that imports only JAX and
 NumPy (never lerax) loads it with `jax.export.deserialize` and plays CartPole
-episodes with it, computing the dynamics in NumPy. `LERAX_QUICK=1` (or
+episodes with it, computing the dynamics in NumPy. With the `onnx` extra
+installed (`pip install 'lerax[onnx]'`), the policy is also written as an ONNX
+file and played by a process that imports only onnxruntime and NumPy (not even
+JAX); without it, that part is skipped with a note. `LERAX_QUICK=1` (or
 `--quick`) trains for a tiny budget, to check that it works.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -24,19 +28,39 @@ import numpy as np
 
 from lerax.algorithm import PPO
 from lerax.compatibility.gymnax import GymnaxToLeraxEnv
-from lerax.export import export_policy, load_policy
+from lerax.export import export_onnx, export_policy, load_policy
 from lerax.policy import MLPActorCriticPolicy
 
-# The serving process: JAX and NumPy only. CartPole's dynamics (Barto et al.,
-# as in Gymnasium) in NumPy, driven by the exported policy.
-SERVER = textwrap.dedent(
+# The serving processes load the policy (JAX and NumPy only, or onnxruntime
+# and NumPy only) and play CartPole: its dynamics (Barto et al., as in
+# Gymnasium) in NumPy, driven by the exported policy.
+JAX_LOADER = textwrap.dedent(
     """
     import sys
     import numpy as np
     from jax import export
 
     with open(sys.argv[1], "rb") as f:
-        policy = export.deserialize(bytearray(f.read()))
+        exported = export.deserialize(bytearray(f.read()))
+
+    def act(s):
+        return int(exported.call(s[None])["action"][0])
+    """
+)
+ONNX_LOADER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(sys.argv[1])
+
+    def act(s):
+        return int(session.run(["action"], {"observation": s[None]})[0][0])
+    """
+)
+PLAY = textwrap.dedent(
+    """
     rng = np.random.default_rng(0)
 
     def step(s, a):
@@ -55,14 +79,14 @@ SERVER = textwrap.dedent(
         s = rng.uniform(-0.05, 0.05, 4).astype(np.float32)
         total = 0
         for t in range(500):
-            action = int(policy.call(s[None])["action"][0])
+            action = act(s)
             s = step(s, action)
             total += 1
             if abs(s[0]) > 2.4 or abs(s[2]) > 12 * 2 * np.pi / 360:
                 break
         returns.append(total)
     assert not any(m.startswith("lerax") for m in sys.modules)
-    print(f"served without lerax: returns {returns}")
+    print(f"served by {sys.argv[3]} without lerax: returns {returns}")
     """
 )
 
@@ -97,7 +121,23 @@ def main() -> None:
         # In a fresh process that never imports lerax.
         episodes = 2 if quick else 5
         subprocess.run(
-            [sys.executable, "-c", SERVER, str(path), str(episodes)], check=True
+            [sys.executable, "-c", JAX_LOADER + PLAY, str(path), str(episodes), "JAX"],
+            check=True,
+        )
+
+        # ONNX, served by onnxruntime in a process without lerax or JAX.
+        if importlib.util.find_spec("jax2onnx") is None:
+            print("ONNX skipped: pip install 'lerax[onnx]' to export with jax2onnx")
+            return
+        onnx_path = export_onnx(policy, Path(folder) / "cartpole")
+        print(f"exported to {onnx_path.name} ({onnx_path.stat().st_size} bytes)")
+        if importlib.util.find_spec("onnxruntime") is None:
+            print("ONNX serving skipped: onnxruntime is not installed")
+            return
+        script = ONNX_LOADER + PLAY + "assert 'jax' not in sys.modules\n"
+        subprocess.run(
+            [sys.executable, "-c", script, str(onnx_path), str(episodes), "ONNX"],
+            check=True,
         )
 
 

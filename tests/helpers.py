@@ -12,12 +12,15 @@ are deterministic; `PixelEnv` draws its image at reset):
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key
 
 from lerax.env import AbstractEnv, AbstractEnvState
+from lerax.policy import AbstractPolicy, AbstractPolicyState
 from lerax.space import Box, Discrete
 
 
@@ -302,3 +305,22 @@ class AbstractClockEnv(
     def terminal(self, state: ClockState, *, key: Key[Array, ""]) -> Bool[Array, ""]:
         del state, key
         return jnp.asarray(False)
+
+
+class CountState(AbstractPolicyState):
+    count: Int[Array, ""]
+
+
+class CountingPolicy(AbstractPolicy):
+    """Acts 1 once `count + observation[0] > 2`; counts its calls."""
+
+    name: ClassVar[str] = "Counting"
+    action_space: Discrete = Discrete(2)
+    observation_space: Box = Box(0.0, 10.0, shape=(1,))
+
+    def __call__(self, state, observation, *, key=None, action_mask=None):
+        action = (state.count + observation[0] > 2).astype(jnp.int32)
+        return CountState(count=state.count + 1), action
+
+    def reset(self, *, key):
+        return CountState(count=jnp.zeros((), jnp.int32))

@@ -12,19 +12,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jaxtyping import Array, Int
 
-from helpers import ChainEnv, PointEnv
+from helpers import ChainEnv, CountingPolicy, PointEnv
 from lerax.export import export_policy, load_policy
-from lerax.policy import AbstractPolicy, AbstractPolicyState, MLPActorCriticPolicy
-from lerax.space import Box, Discrete
+from lerax.policy import MLPActorCriticPolicy
 
 NUM_OBSERVATIONS = 1000
 
@@ -134,25 +131,6 @@ def test_sampling_export_uses_the_given_keys(tmp_path, policies):
     # Different keys, different samples: the keys really are inputs.
     other = loaded(observations, jax.random.key_data(keys[::-1]))["action"]
     assert not np.allclose(other, got)
-
-
-class CountState(AbstractPolicyState):
-    count: Int[Array, ""]
-
-
-class CountingPolicy(AbstractPolicy):
-    """Acts 1 once `count + observation[0] > 2`; counts its calls."""
-
-    name: ClassVar[str] = "Counting"
-    action_space: Discrete = Discrete(2)
-    observation_space: Box = Box(0.0, 10.0, shape=(1,))
-
-    def __call__(self, state, observation, *, key=None, action_mask=None):
-        action = (state.count + observation[0] > 2).astype(jnp.int32)
-        return CountState(count=state.count + 1), action
-
-    def reset(self, *, key):
-        return CountState(count=jnp.zeros((), jnp.int32))
 
 
 def test_stateful_policy_exports_its_state(tmp_path):

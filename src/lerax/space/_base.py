@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Key
 
 ActType = TypeVar("ActType")
@@ -99,7 +99,9 @@ class AbstractSpace(eqx.Module, Generic[ActType, MaskType]):
                 f"expects {expected_def}."
             ) from err
         for want, got in zip(expected_leaves, got_leaves, strict=True):
-            got_shape = jnp.shape(got)
+            # np.shape reads the static shape; converters such as jax2onnx
+            # turn jnp.shape into a traced op, which cannot be compared.
+            got_shape = np.shape(got)
             if got_shape != want.shape:
                 raise ValueError(
                     f"{name} has shape {got_shape}, but {self!r} expects shape "
