@@ -1,7 +1,5 @@
 """What actor-critic on-policy algorithms share: the step, GAE, and their base."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING
 
 import equinox as eqx
@@ -28,7 +26,7 @@ def _select(pred, on_true, on_false):
 
 def actor_critic_step(
     env: AbstractEnvLike,
-    policy: AbstractActorCriticPolicy,
+    policy: "AbstractActorCriticPolicy",
     state: OnPolicyStepState,
     *,
     key: Key[Array, ""],
@@ -124,7 +122,7 @@ def actor_critic_step(
 
 
 def gae_post_collect(
-    policy: AbstractActorCriticPolicy,
+    policy: "AbstractActorCriticPolicy",
     buffer: RolloutBuffer,
     *,
     gamma: Float[ArrayLike, ""],
@@ -162,7 +160,7 @@ def gae_post_collect(
 
 
 def evaluate_buffer(
-    policy: AbstractActorCriticPolicy, buffer: RolloutBuffer
+    policy: "AbstractActorCriticPolicy", buffer: RolloutBuffer
 ) -> tuple[Float[Array, " *batch"], Float[Array, " *batch"], Float[Array, " *batch"]]:
     """Values, log-probabilities and entropies of a buffer's actions.
 

@@ -6,8 +6,6 @@ is a `lax.scan` over steps of `jax.vmap`-ed environments and the iterations are 
 `jax.vmap`-ed over keys.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import functools
 import re
@@ -109,6 +107,9 @@ def check_number(
         hi = "" if high is None else f"{high}]"
         interval = f"{lo or '(-inf'}, {hi or 'inf)'}"
         raise ValueError(f"{owner}: {name} must be in {interval}, got {plain(value)}.")
+
+
+_UNSET = object()
 
 
 def check_hyperparameters(algorithm: eqx.Module) -> None:
@@ -215,8 +216,11 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
     on_nonfinite: eqx.AbstractVar[str]
 
     def __check_init__(self):
-        owner = type(self).__name__
-        check_on_nonfinite(owner, self.on_nonfinite)
+        # A class that lacks `on_nonfinite` is refused by Equinox right after
+        # this check (an unset abstract attribute), with a message naming it.
+        mode = getattr(self, "on_nonfinite", _UNSET)
+        if mode is not _UNSET:
+            check_on_nonfinite(type(self).__name__, mode)
         check_hyperparameters(self)
 
     # ------------------------------------------------------------------ hooks
