@@ -87,33 +87,26 @@ class REINFORCE(AbstractOnPolicyAlgorithm):
 
 
 def main() -> None:
-    timesteps = 8 * 64 * (8 if os.environ.get("LERAX_QUICK") == "1" else 200)
+    iterations = 8 if os.environ.get("LERAX_QUICK") == "1" else 200
     env = GymnaxToLeraxEnv.from_name("CartPole-v1")
-    policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))
-    state = REINFORCE().learn_state(
-        env,
-        policy,
-        timesteps,
-        key=jax.random.key(1),
-        callback=EpisodeStatisticsCallback(),
-    )
-    print(f"last mean return: {np.nanmean(state.callback_state.mean_return[-10:]):.1f}")
+    policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))  # built eagerly
 
-    # Two instances stacked leaf by leaf: a batch of learning rates, one program.
-    stack = jax.tree.map(
-        lambda *xs: jnp.stack(xs), REINFORCE(), REINFORCE(learning_rate=1e-3)
-    )
-    learn = eqx.filter_vmap(
-        lambda algo: algo.learn_state(
+    @eqx.filter_vmap  # over a stack of instances: a sweep, one compiled program
+    def learn(algorithm):
+        return algorithm.learn_state(
             env,
             policy,
-            timesteps,
+            iterations * 8 * 64,
             key=jax.random.key(1),
             callback=EpisodeStatisticsCallback(),
         )
-    )
-    returns = np.nanmean(learn(stack).callback_state.mean_return[:, -10:], axis=1)
-    print(f"learning rates {stack.learning_rate}: last mean returns {returns.round(1)}")
+
+    algorithms = [REINFORCE(), REINFORCE(learning_rate=1e-3)]
+    state = learn(jax.tree.map(lambda *xs: jnp.stack(xs), *algorithms))
+    returns = np.nanmean(state.callback_state.mean_return[:, -10:], axis=1)
+    for algorithm, mean_return in zip(algorithms, returns, strict=True):
+        value = float(algorithm.learning_rate)
+        print(f"learning_rate={value:g}: final mean return {mean_return:.1f}")
 
 
 if __name__ == "__main__":
