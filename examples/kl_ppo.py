@@ -4,11 +4,10 @@
 policy and fills GAE advantages, so a PPO variant is its fields and one
 method, `train`: epochs of shuffled minibatches (two `filter_scan` loops), each
 minimising `-ratio * advantage + kl_coefficient * KL(old || new)` plus the
-value loss, the first objective of Schulman et al. (2017) with a fixed
-penalty. The hyperparameters are array leaves (`hyperparameter`), so
-`eqx.filter_vmap` over a stack of instances trains a sweep as one program. It
-trains on CartPole-v1, then two penalties at once. `LERAX_QUICK=1` shrinks the
-budget.
+value loss: the KL-penalty objective of Schulman et al. (2017, section 4)
+with a fixed coefficient. The hyperparameters are array leaves (`hyperparameter`), so
+`eqx.filter_vmap` over a stack of instances trains a sweep as one program: here
+two penalties at once on CartPole-v1. `LERAX_QUICK=1` shrinks the budget.
 """
 
 import os

@@ -6,8 +6,8 @@ module: a final subclass of `AbstractOnPolicyAlgorithm` holding its sizes
 a new value compiles nothing) and `on_nonfinite`, plus three methods: `step`
 (the public `actor_critic_step`), `post_collect` (returns minus the critic's
 baseline: `gae_post_collect` with lambda = 1) and `train` (one gradient step on
-the whole rollout). It trains on CartPole-v1, then trains two learning rates at
-once with `eqx.filter_vmap` over a stack of two instances: one compiled sweep.
+the whole rollout). It trains two learning rates at once on CartPole-v1,
+`eqx.filter_vmap` over a stack of two instances: one compiled program.
 `LERAX_QUICK=1` shrinks the budget.
 """
 
