@@ -6,9 +6,9 @@ module: a final subclass of `AbstractOnPolicyAlgorithm` holding its sizes
 a new value compiles nothing) and `on_nonfinite`, plus three methods: `step`
 (the public `actor_critic_step`), `post_collect` (returns minus the critic's
 baseline: `gae_post_collect` with lambda = 1) and `train` (one gradient step on
-the whole rollout). It trains two learning rates at once on CartPole-v1,
-`eqx.filter_vmap` over a stack of two instances: one compiled program.
-`LERAX_QUICK=1` shrinks the budget.
+the whole rollout, dropped by `guarded_update` if it is NaN or Inf). It trains
+two learning rates at once on CartPole-v1, `eqx.filter_vmap` over a stack of
+two instances: one compiled program. `LERAX_QUICK=1` shrinks the budget.
 """
 
 import os
@@ -26,6 +26,7 @@ from lerax.algorithm import (
     evaluate_buffer,
     explained_variance,
     gae_post_collect,
+    guarded_update,
     hyperparameter,
 )
 from lerax.callback import EpisodeStatisticsCallback
@@ -77,13 +78,21 @@ class REINFORCE(AbstractOnPolicyAlgorithm):
             policy
         )
         params = eqx.filter(policy, eqx.is_inexact_array)
-        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        updates, new_opt_state = self.optimizer.update(grads, opt_state, params)
+        new_policy = eqx.apply_updates(policy, updates)
+        # Keep the old policy if the loss or gradient is NaN/Inf, and say so in
+        # the log: `on_nonfinite` then stops the run or counts the skip.
+        policy, opt_state, bad_loss, bad_gradient = guarded_update(
+            total, grads, policy, opt_state, new_policy, new_opt_state
+        )
         log = {
             "loss": total,
             "value_loss": value_loss,
             "explained_variance": explained_variance(data.values, data.returns),
+            "nonfinite_loss": bad_loss,
+            "nonfinite_gradient": bad_gradient,
         }
-        return eqx.apply_updates(policy, updates), opt_state, log
+        return policy, opt_state, log
 
 
 def main() -> None:

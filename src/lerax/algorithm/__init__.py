@@ -1,8 +1,9 @@
 """Algorithms: the on-policy core, PPO and A2C, and the parts to write your own.
 
 `actor_critic_step`, `gae_post_collect`, `evaluate_buffer`,
-`explained_variance`, `filter_scan` and `hyperparameter` are the building blocks
-PPO and A2C are made of, public so that a new algorithm needs no private import.
+`explained_variance`, `filter_scan`, `guarded_update` and `hyperparameter` are
+the building blocks PPO and A2C are made of, public so that a new algorithm
+needs no private import.
 """
 
 from ._a2c import A2C as A2C
@@ -19,7 +20,10 @@ from ._base import (
     AbstractStepState as AbstractStepState,
 )
 from ._hyperparameter import hyperparameter as hyperparameter
-from ._nonfinite import NonFiniteError as NonFiniteError
+from ._nonfinite import (
+    NonFiniteError as NonFiniteError,
+    guarded_update as guarded_update,
+)
 from ._on_policy import AbstractOnPolicyAlgorithm as AbstractOnPolicyAlgorithm
 from ._on_policy_state import (
     AbstractOnPolicyState as AbstractOnPolicyState,
@@ -51,5 +55,6 @@ __all__ = [
     "explained_variance",
     "filter_scan",
     "gae_post_collect",
+    "guarded_update",
     "hyperparameter",
 ]
