@@ -319,6 +319,22 @@ def test_missing_abstract_attribute_cannot_be_instantiated():
         NoMode()
 
 
+def test_abstract_attributes_of_the_bases_are_not_dataclass_fields():
+    # Stringified `eqx.AbstractVar` annotations (`from __future__ import
+    # annotations`) would make them required fields of every subclass.
+    from lerax.algorithm import PPO, AbstractActorCriticAlgorithm
+
+    assert dataclasses.fields(AbstractOnPolicyAlgorithm) == ()
+    assert dataclasses.fields(AbstractActorCriticAlgorithm) == ()
+    assert {"on_nonfinite", "optimizer", "batch_size", "gamma"} <= set(
+        AbstractOnPolicyAlgorithm.__abstractvars__
+    )
+    assert {"gae_lambda", "clip_actions"} <= set(
+        AbstractActorCriticAlgorithm.__abstractvars__
+    )
+    assert not {"optimizer", "batch_size"} & {f.name for f in dataclasses.fields(PPO)}
+
+
 def test_default_hooks_change_nothing():
     algo = Tiny(rate=1.0)
     marker = object()

@@ -1,5 +1,10 @@
 """What actor-critic on-policy algorithms share: the step, GAE, and their base."""
 
+# No `from __future__ import annotations` here: Equinox recognises an
+# `eqx.AbstractVar` annotation only when it is evaluated; as a string it became
+# an ordinary dataclass field (inherited by every subclass as a required
+# argument).
+
 from typing import TYPE_CHECKING
 
 import equinox as eqx

@@ -6,6 +6,11 @@ is a `lax.scan` over steps of `jax.vmap`-ed environments and the iterations are 
 `jax.vmap`-ed over keys.
 """
 
+# No `from __future__ import annotations` here: Equinox recognises an
+# `eqx.AbstractVar` annotation only when it is evaluated; as a string it became
+# an ordinary dataclass field (inherited by every subclass as a required
+# argument).
+
 import dataclasses
 import functools
 import re
@@ -194,9 +199,10 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
     `on_nonfinite` decides what a NaN or Inf does. The base checks each
     rollout's observations and rewards; `train` may report a skipped update
     through the log keys `nonfinite_loss` and `nonfinite_gradient` (non-zero
-    when it skipped one). With `"error"` the run stops at the first fault and
-    `learn` raises `NonFiniteError`; with `"skip"` a bad rollout's update is
-    dropped and counted; `"ignore"` checks nothing.
+    when it skipped one; `lerax.algorithm.guarded_update` gives both). With
+    `"error"` the run stops at the first fault and `learn` raises
+    `NonFiniteError`; with `"skip"` a bad update is dropped and counted;
+    `"ignore"` checks nothing.
 
     Attributes:
         optimizer: The optimizer used for training the policy.
