@@ -179,7 +179,7 @@ def test_sweepable_fields_are_the_array_leaves():
         (
             {"lr": [1e-3]},
             True,
-            r"no sweepable field 'lr'.*Sweepable: gamma, gae_lambda",
+            r"no sweepable field 'lr'.*Sweepable: gae_lambda, gamma, clip_coefficient",
         ),
         ({"gamma": [[0.9]]}, True, r"values\['gamma'\] must be a 1-d.*shape \(1, 1\)"),
         ({}, True, "non-empty dict"),

@@ -1,13 +1,29 @@
-"""Algorithms: the on-policy core, PPO and A2C."""
+"""Algorithms: the on-policy core, PPO and A2C, and the parts to write your own.
+
+`actor_critic_step`, `gae_post_collect`, `evaluate_buffer`,
+`explained_variance`, `filter_scan`, `guarded_update` and `hyperparameter` are
+the building blocks PPO and A2C are made of, public so that a new algorithm
+needs no private import.
+"""
 
 from ._a2c import A2C as A2C
-from ._actor_critic import AbstractActorCriticAlgorithm as AbstractActorCriticAlgorithm
+from ._actor_critic import (
+    AbstractActorCriticAlgorithm as AbstractActorCriticAlgorithm,
+    actor_critic_step as actor_critic_step,
+    evaluate_buffer as evaluate_buffer,
+    explained_variance as explained_variance,
+    gae_post_collect as gae_post_collect,
+)
 from ._base import (
     AbstractAlgorithm as AbstractAlgorithm,
     AbstractAlgorithmState as AbstractAlgorithmState,
     AbstractStepState as AbstractStepState,
 )
-from ._nonfinite import NonFiniteError as NonFiniteError
+from ._hyperparameter import hyperparameter as hyperparameter
+from ._nonfinite import (
+    NonFiniteError as NonFiniteError,
+    guarded_update as guarded_update,
+)
 from ._on_policy import AbstractOnPolicyAlgorithm as AbstractOnPolicyAlgorithm
 from ._on_policy_state import (
     AbstractOnPolicyState as AbstractOnPolicyState,
@@ -17,6 +33,7 @@ from ._on_policy_state import (
 )
 from ._ppo import PPO as PPO, PPOStats as PPOStats
 from ._reward_scaling import RewardNormalizerState as RewardNormalizerState
+from ._scan import filter_scan as filter_scan
 
 __all__ = [
     "A2C",
@@ -33,4 +50,11 @@ __all__ = [
     "PPO",
     "PPOStats",
     "RewardNormalizerState",
+    "actor_critic_step",
+    "evaluate_buffer",
+    "explained_variance",
+    "filter_scan",
+    "gae_post_collect",
+    "guarded_update",
+    "hyperparameter",
 ]

@@ -1,6 +1,11 @@
 """What actor-critic on-policy algorithms share: the step, GAE, and their base."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Equinox recognises an
+# `eqx.AbstractVar` annotation only when it is evaluated; as a string it became
+# an ordinary dataclass field (inherited by every subclass as a required
+# argument).
+
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
@@ -14,7 +19,10 @@ from lerax.env._action_wrappers import clip_to_action_space
 
 from ._base import PolicyType
 from ._on_policy import AbstractOnPolicyAlgorithm
-from ._on_policy_state import OnPolicyState, OnPolicyStepState
+from ._on_policy_state import OnPolicyStepState
+
+if TYPE_CHECKING:
+    from lerax.policy import AbstractActorCriticPolicy
 
 
 def _select(pred, on_true, on_false):
@@ -23,7 +31,7 @@ def _select(pred, on_true, on_false):
 
 def actor_critic_step(
     env: AbstractEnvLike,
-    policy,
+    policy: "AbstractActorCriticPolicy",
     state: OnPolicyStepState,
     *,
     key: Key[Array, ""],
@@ -31,6 +39,14 @@ def actor_critic_step(
     clip_actions: bool = True,
 ) -> tuple[OnPolicyStepState, RolloutBuffer]:
     """One step of one environment under an actor-critic policy, with auto-reset.
+
+    The `step` of `AbstractActorCriticAlgorithm`, public so that a new
+    algorithm on `AbstractOnPolicyAlgorithm` can collect with it: it asks the
+    environment for an action mask, samples an action with
+    `policy.action_and_value`, steps the environment, tells the callback
+    (`callback.on_step` with a `StepContext`), and where the episode ended
+    (terminated or truncated) resets the environment and the policy state.
+    Call it on one environment; the base vmaps `step` over `num_envs`.
 
     The buffer entry keeps the pre-reset next observation (and policy state), so
     post-collection can bootstrap a truncated episode from its true final state.
@@ -48,7 +64,8 @@ def actor_critic_step(
             environment sees them.
 
     Returns:
-        The next step state and the buffer entry of this step.
+        The next step state (after any reset) and the buffer entry of this step
+        (no leading axes; `advantages` and `returns` are not filled yet).
     """
     mask_key, action_key, env_key, reset_key, policy_key, callback_key = (
         jax.random.split(key, 6)
@@ -110,13 +127,19 @@ def actor_critic_step(
 
 
 def gae_post_collect(
-    policy,
+    policy: "AbstractActorCriticPolicy",
     buffer: RolloutBuffer,
     *,
     gamma: Float[ArrayLike, ""],
     gae_lambda: Float[ArrayLike, ""],
 ) -> RolloutBuffer:
     """Fill a collected buffer's advantages and returns by GAE.
+
+    The `post_collect` of `AbstractActorCriticAlgorithm`, for a buffer
+    collected with `actor_critic_step`. A termination cuts the bootstrap; a
+    truncation, and the last step of the rollout, bootstrap from the critic's
+    value of the pre-reset next observation. `gae_lambda=1` gives Monte-Carlo
+    returns (bootstrapped only there), `gae_lambda=0` one-step TD targets.
 
     Values of the pre-reset next observations are computed in one batched pass
     over the whole rollout, which is cheaper than one more critic call per step.
@@ -128,7 +151,8 @@ def gae_post_collect(
         gae_lambda: The GAE lambda.
 
     Returns:
-        The buffer with `advantages` and `returns`.
+        The buffer with `advantages` and `returns` (`returns = advantages +
+        values`), same leading axes.
     """
 
     def value(policy_state, observation):
@@ -141,9 +165,12 @@ def gae_post_collect(
 
 
 def evaluate_buffer(
-    policy, buffer: RolloutBuffer
-) -> tuple[Float[Array, " batch"], Float[Array, " batch"], Float[Array, " batch"]]:
+    policy: "AbstractActorCriticPolicy", buffer: RolloutBuffer
+) -> tuple[Float[Array, " *batch"], Float[Array, " *batch"], Float[Array, " *batch"]]:
     """Values, log-probabilities and entropies of a buffer's actions.
+
+    What a loss needs from the policy being trained: differentiate through it
+    (inside `eqx.filter_grad`) to get gradients for the actor and the critic.
 
     A buffer with one leading axis is a batch of independent samples, each
     evaluated from its stored policy state. A buffer with two, `(sequences,
@@ -187,6 +214,9 @@ def explained_variance(
 ) -> Float[Array, ""]:
     """`1 - Var[returns - values] / Var[returns]` (NaN when returns are constant).
 
+    How much of the returns' variance the critic explains: the usual diagnostic
+    of a value function, logged by PPO and A2C.
+
     Args:
         values: Predicted values.
         returns: Target returns.
@@ -207,10 +237,11 @@ class AbstractActorCriticAlgorithm(AbstractOnPolicyAlgorithm[PolicyType]):
 
     Supplies the collection half of `AbstractOnPolicyAlgorithm`: `step` acts with
     `policy.action_and_value` and auto-resets finished environments (keeping the
-    pre-reset observation), `post_collect` fills advantages and returns by GAE,
-    and the per-step and per-iteration hooks keep no bookkeeping. A concrete
-    algorithm (`PPO`, `A2C`) adds its hyperparameters, `optimizer`, `batch_size`
-    and `train`.
+    pre-reset observation; `actor_critic_step`) and `post_collect` fills
+    advantages and returns by GAE (`gae_post_collect`). A concrete algorithm
+    (`PPO`, `A2C`, or your own) adds its hyperparameters and the attributes
+    `num_envs`, `num_steps`, `gamma`, `gae_lambda`, `clip_actions`,
+    `on_nonfinite`, `optimizer` and `batch_size`, and the method `train`.
 
     Attributes:
         gae_lambda: The GAE lambda, in [0, 1].
@@ -221,28 +252,6 @@ class AbstractActorCriticAlgorithm(AbstractOnPolicyAlgorithm[PolicyType]):
 
     gae_lambda: eqx.AbstractVar[Float[Array, ""]]
     clip_actions: eqx.AbstractVar[bool]
-
-    def per_step(self, step_state: OnPolicyStepState) -> OnPolicyStepState:
-        """No per-step bookkeeping.
-
-        Args:
-            step_state: The step state.
-
-        Returns:
-            `step_state`, unchanged.
-        """
-        return step_state
-
-    def per_iteration(self, state: OnPolicyState) -> OnPolicyState:
-        """No per-iteration bookkeeping.
-
-        Args:
-            state: The algorithm state.
-
-        Returns:
-            `state`, unchanged.
-        """
-        return state
 
     def step(
         self,

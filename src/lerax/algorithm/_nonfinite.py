@@ -177,6 +177,11 @@ def guarded_update(
 ) -> tuple[PyTree, PyTree, Float[Array, ""], Float[Array, ""]]:
     """Keep `policy`/`opt_state` where the loss or the gradient is non-finite.
 
+    For a `train` that honours `on_nonfinite`: compute the update, pass the
+    before and after here, and put the two flags in the log as
+    `nonfinite_loss` and `nonfinite_gradient`; the algorithm base then stops
+    the run ("error") or counts the skipped update ("skip").
+
     Args:
         loss: The update's loss.
         grads: The gradient.

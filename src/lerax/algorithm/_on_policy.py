@@ -6,7 +6,10 @@ is a `lax.scan` over steps of `jax.vmap`-ed environments and the iterations are 
 `jax.vmap`-ed over keys.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Equinox recognises an
+# `eqx.AbstractVar` annotation only when it is evaluated; as a string it became
+# an ordinary dataclass field (inherited by every subclass as a required
+# argument).
 
 import dataclasses
 import functools
@@ -36,10 +39,12 @@ from lerax.checkpoint import Checkpointer
 from lerax.env import AbstractEnvLike
 
 from ._base import AbstractAlgorithm, PolicyType
+from ._hyperparameter import RANGE_KEY
 from ._nonfinite import (
     FAULT_QUANTITIES,
     NonFiniteError,
     all_finite,
+    check_on_nonfinite,
     fault_message,
     raise_on_fault,
     reraise_fault,
@@ -109,6 +114,33 @@ def check_number(
         raise ValueError(f"{owner}: {name} must be in {interval}, got {plain(value)}.")
 
 
+_UNSET = object()
+
+
+def check_hyperparameters(algorithm: eqx.Module) -> None:
+    """Range-check every field of `algorithm` declared with `hyperparameter`.
+
+    Args:
+        algorithm: An algorithm instance.
+
+    Raises:
+        ValueError: If a concrete value is NaN or out of its field's range (the
+            message names the class, the field and the value).
+    """
+    owner = type(algorithm).__name__
+    for field in dataclasses.fields(algorithm):
+        bounds = field.metadata.get(RANGE_KEY)
+        if bounds is not None:
+            check_number(
+                owner,
+                field.name,
+                getattr(algorithm, field.name),
+                low=bounds.low,
+                high=bounds.high,
+                low_open=bounds.low_open,
+            )
+
+
 def update_observation_statistics(policy, observations):
     """Merge a rollout's observations into a policy's running statistics, if any.
 
@@ -129,12 +161,48 @@ def update_observation_statistics(policy, observations):
 
 
 class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
-    """Base class for on-policy algorithms.
+    """Base class for on-policy algorithms: the loop is written here, once.
 
-    Collects rollouts using the current policy and trains the policy using the
-    collected data. Subclasses implement `step` to define how actions are selected
-    and what data is collected, `post_collect` for post-collection processing
-    (returns, advantages), and `train` for the training procedure.
+    Each iteration collects a rollout of `num_steps` steps in `num_envs`
+    environments with the current policy (`step`, vmapped over environments and
+    scanned over steps), post-processes it (`post_collect`), trains on it
+    (`train`) and calls the callbacks; `learn` compiles `reset` and all the
+    iterations into one program, so it is pure (key in, policy out) and can be
+    `jax.vmap`-ed over keys or over a stack of algorithm instances.
+
+    A concrete subclass is a final class (fields and `__init__` in it, nothing
+    subclasses it) that provides:
+
+    - the attributes `num_envs` and `num_steps` (static ints: they set shapes),
+      `gamma` (the discount; also used by reward scaling), `batch_size` (an int,
+      for the reader: the base does not use it), `optimizer` (an optax
+      transformation; a property built from array-leaf hyperparameters keeps
+      them sweepable) and `on_nonfinite` (a static `"error"`, `"skip"` or
+      `"ignore"`: see below);
+    - the methods `step` (one environment step, returning the next carry and a
+      `RolloutBuffer` entry; `lerax.algorithm.actor_critic_step` is the
+      actor-critic one, with auto-reset) and `train` (policy, optimizer state
+      and buffer in; policy, optimizer state and a log of scalars out).
+
+    Optional hooks, with defaults that do nothing: `post_collect` (fill
+    returns and advantages; `lerax.algorithm.gae_post_collect` does GAE),
+    `per_step` (after every step of one environment), `per_iteration` (after
+    every iteration) and `post_reset` (adjust the initial state: PPO sets its
+    learning-rate anneal horizon there). `AbstractActorCriticAlgorithm` fills
+    `step` and `post_collect` for actor-critic policies, leaving `train`.
+
+    Floats that could be swept (learning rate, discount, loss coefficients)
+    should be array leaves, declared with `lerax.algorithm.hyperparameter`:
+    then a new value compiles nothing and `eqx.filter_vmap` over instances is a
+    sweep. Such fields are range-checked when an instance is built.
+
+    `on_nonfinite` decides what a NaN or Inf does. The base checks each
+    rollout's observations and rewards; `train` may report a skipped update
+    through the log keys `nonfinite_loss` and `nonfinite_gradient` (non-zero
+    when it skipped one; `lerax.algorithm.guarded_update` gives both). With
+    `"error"` the run stops at the first fault and `learn` raises
+    `NonFiniteError`; with `"skip"` a bad update is dropped and counted;
+    `"ignore"` checks nothing.
 
     Attributes:
         optimizer: The optimizer used for training the policy.
@@ -142,6 +210,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         num_envs: The number of parallel environments.
         num_steps: The number of steps to collect per environment.
         batch_size: The batch size for training.
+        on_nonfinite: What a NaN or Inf in training does: "error", "skip" or
+            "ignore".
     """
 
     optimizer: eqx.AbstractVar[optax.GradientTransformation]
@@ -149,14 +219,23 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
     num_envs: eqx.AbstractVar[int]
     num_steps: eqx.AbstractVar[int]
     batch_size: eqx.AbstractVar[int]
+    on_nonfinite: eqx.AbstractVar[str]
+
+    def __check_init__(self):
+        # A class that lacks `on_nonfinite` is refused by Equinox right after
+        # this check (an unset abstract attribute), with a message naming it.
+        mode = getattr(self, "on_nonfinite", _UNSET)
+        if mode is not _UNSET:
+            check_on_nonfinite(type(self).__name__, mode)
+        check_hyperparameters(self)
 
     # ------------------------------------------------------------------ hooks
 
-    @abstractmethod
     def per_iteration(self, state: OnPolicyState) -> OnPolicyState:
-        """Process the algorithm state after each iteration.
+        """Process the algorithm state after each iteration (default: no-op).
 
-        Used for algorithm-specific bookkeeping.
+        An optional hook for algorithm-specific bookkeeping; it runs after the
+        callbacks' `on_iteration`.
 
         Args:
             state: The current algorithm state.
@@ -164,12 +243,15 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         Returns:
             The updated algorithm state.
         """
+        return state
 
-    @abstractmethod
     def per_step(
         self, step_state: AbstractOnPolicyStepState[PolicyType]
     ) -> AbstractOnPolicyStepState[PolicyType]:
-        """Process the step carry of one environment after each step.
+        """Process one environment's step carry after each step (default: no-op).
+
+        An optional hook; it runs inside the rollout scan, vmapped over
+        environments.
 
         Args:
             step_state: The step state after the step.
@@ -177,6 +259,23 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         Returns:
             The updated step state.
         """
+        return step_state
+
+    def post_reset(self, state: OnPolicyState[PolicyType]) -> OnPolicyState[PolicyType]:
+        """Adjust the initial state `reset` built (default: no-op).
+
+        An optional hook: `reset` calls it last, so an algorithm can set up
+        what its options need (PPO sets the learning-rate anneal horizon and the
+        reward-scaling state here). The planned number of iterations is
+        `state.num_iterations`.
+
+        Args:
+            state: The initial state.
+
+        Returns:
+            The adjusted initial state.
+        """
+        return state
 
     @abstractmethod
     def step(
@@ -359,6 +458,9 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
     ) -> OnPolicyState[PolicyType]:
         """The state of a run before its first iteration.
 
+        Builds the rollout carry of every environment, the optimizer state and
+        the callbacks' state, then passes the result through `post_reset`.
+
         Args:
             env: The environment.
             policy: The policy.
@@ -382,7 +484,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             policy=policy,
             algorithm=self,
         )
-        return OnPolicyState(
+        state = OnPolicyState(
             iteration_count=jnp.zeros((), jnp.int32),
             step_state=step_state,
             env=env,
@@ -395,6 +497,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             skipped_updates=jnp.zeros((), jnp.int32),
             num_iterations=num_iterations,
         )
+        return self.post_reset(state)
 
     def iteration(
         self,
@@ -476,13 +579,10 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
     def nonfinite_mode(self) -> str:
         """How this algorithm treats NaN and Inf: "error", "skip" or "ignore".
 
-        The value of the algorithm's static `on_nonfinite` field when it has one
-        (PPO and A2C do), else "error".
-
         Returns:
-            The mode.
+            The value of the algorithm's `on_nonfinite` attribute.
         """
-        return getattr(self, "on_nonfinite", "error")
+        return self.on_nonfinite
 
     def _guard(self, state, new_state, buffer, log):
         # Observations and rewards are checked once per rollout; the loss and the

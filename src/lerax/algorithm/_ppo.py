@@ -13,8 +13,6 @@ from jaxtyping import Array, ArrayLike, Float, Key, Scalar
 
 from lerax._checks import check_size
 from lerax.buffer import RolloutBuffer
-from lerax.callback import AbstractCallback
-from lerax.env import AbstractEnvLike
 
 from ._actor_critic import (
     AbstractActorCriticAlgorithm,
@@ -391,37 +389,22 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         """
         return int(num_iterations) * self.num_epochs * self.num_batches
 
-    def reset(
-        self,
-        env: AbstractEnvLike,
-        policy: PolicyType,
-        *,
-        key: Key[Array, ""],
-        callback: AbstractCallback,
-        num_iterations: int = 1,
-    ) -> OnPolicyState[PolicyType]:
-        """The state before the first iteration, with PPO's options set up.
+    def post_reset(self, state: OnPolicyState[PolicyType]) -> OnPolicyState[PolicyType]:
+        """Set up PPO's options in the initial state.
 
         Sets the anneal horizon (`anneal_learning_rate`) and the reward-scaling
         state (`normalize_rewards`).
 
         Args:
-            env: The environment.
-            policy: The policy.
-            key: A JAX PRNG key.
-            callback: The (consolidated) callback.
-            num_iterations: The planned number of iterations.
+            state: The initial state `reset` built.
 
         Returns:
             The initial state; with `anneal_learning_rate`, its optimizer state
-            anneals over `num_updates(num_iterations)` updates (a `resume` past
-            the planned total continues at learning rate 0).
+            anneals over `num_updates(state.num_iterations)` updates (a `resume`
+            past the planned total continues at learning rate 0).
         """
-        state = super().reset(
-            env, policy, key=key, callback=callback, num_iterations=num_iterations
-        )
         if self.anneal_learning_rate:
-            horizon = self.num_updates(num_iterations)
+            horizon = self.num_updates(state.num_iterations)
             opt_state = set_anneal_horizon(state.opt_state, horizon)
             state = dataclasses.replace(state, opt_state=opt_state)
         if self.normalize_rewards:

@@ -22,6 +22,12 @@ def filter_scan(
 ) -> tuple[Carry, Any]:
     """`jax.lax.scan` whose carry may contain non-array leaves, kept static.
 
+    The loop helper for `train`: a carry such as `(policy, opt_state)` holds
+    non-array leaves (activation functions, static fields, optax's
+    structure), which `jax.lax.scan` refuses. They are split off, held fixed
+    and put back around each call of `f`, so the loop compiles once however
+    many iterations it runs.
+
     Args:
         f: The loop body `(carry, x) -> (carry, y)`; it must not change the carry's
             non-array leaves.
@@ -32,7 +38,8 @@ def filter_scan(
         unroll: How many iterations to unroll per loop step.
 
     Returns:
-        The final carry and the stacked outputs.
+        The final carry and the stacked outputs (each leaf of `f`'s `y` with a
+        new leading axis of the number of iterations).
     """
     dynamic, static = eqx.partition(init, eqx.is_array)
 
