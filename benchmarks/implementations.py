@@ -94,12 +94,18 @@ class Built:
         training_return: ``training_return(output) -> scalar`` (one seed): mean
             return of the episodes completed in the last ~10% of training, or
             ``None`` when the implementation does not record it.
+        user_call: ``user_call(keys) -> output``: the whole run (every seed of
+            ``keys``) through the implementation's public entry point exactly
+            as its users call it (for lerax ``algorithm.learn(env, policy,
+            total_timesteps, key=key)``, ``jax.vmap``-ed over keys for several
+            seeds); not wrapped by the harness. ``None``: no separate public call.
     """
 
     init: Callable[[Key[Array, ""]], PyTree]
     train: Callable[[Key[Array, ""], PyTree], PyTree]
     action_fn: Callable[[PyTree], ActionFn]
     training_return: Callable[[PyTree], Array] | None = None
+    user_call: Callable[[Key[Array, " seeds"]], PyTree] | None = None
 
 
 class Implementation(abc.ABC):

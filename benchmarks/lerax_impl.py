@@ -1,5 +1,9 @@
 """The lerax side of the benchmark: ``PPO().learn_state`` behind the harness interface.
 
+Two entry points are timed: ``train`` (``learn_state`` inside the harness's own
+``jax.jit``, the harness path) and ``user_call`` (``algorithm.learn(env, policy,
+total_timesteps, key=key)`` called as the README writes it: the path users take).
+
 Same env (gymnax, default params, through ``GymnaxToLeraxEnv``), same network
 (``MLPActorCriticPolicy`` defaults), same hyperparameters (``PPO`` defaults with the
 configuration's sizes) as the plain PPO in ``plain_ppo.py``. The training return is
@@ -82,9 +86,25 @@ class LeraxImplementation(Implementation):
             total = (returns * episodes).sum()
             return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
 
+        # The README's call: a policy built once, eagerly, then `learn` (vmapped
+        # over the keys for several seeds, every seed from the same policy).
+        user_policy = make_policy(jax.random.key(0))
+
+        def user_call(keys):
+            if config.num_seeds == 1:  # the harness passes one unbatched key
+                return algorithm.learn(
+                    env, user_policy, config.total_timesteps, key=keys
+                )
+            return jax.vmap(
+                lambda key: algorithm.learn(
+                    env, user_policy, config.total_timesteps, key=key
+                )
+            )(keys)
+
         return Built(
             init=init,
             train=train,
             action_fn=action_fn,
             training_return=training_return,
+            user_call=user_call,
         )

@@ -279,8 +279,20 @@ def benchmark_config(
             f"(trace+lower {compiled[impl.name].lower_s:.1f} s)"
         )
 
+    # The public calls (first call = trace + compile + one run, in this process).
+    user_calls: dict[str, Callable] = {}
+    first_call_s: dict[str, float] = {}
+    for name, built in builds.items():
+        if built.user_call is not None:
+            start = time.perf_counter()
+            jax.block_until_ready(built.user_call(keys))
+            first_call_s[name] = time.perf_counter() - start
+            user_calls[name] = built.user_call
+            log(f"  {name} (user call): first call {first_call_s[name]:.1f} s")
+
     # Interleaved timing: ceiling, A, B, ceiling, A, B, ... so drift hits all alike.
-    times: dict[str, list[float]] = {name: [] for name in ["ceiling", *compiled]}
+    timed = ["ceiling", *compiled, *(f"{n} (user)" for n in user_calls)]
+    times: dict[str, list[float]] = {name: [] for name in timed}
     outputs: dict[str, Any] = {}
     for repeat in range(repeats):
         elapsed, _ = timed_run(ceiling.executable, keys, rollout_params)
@@ -289,6 +301,10 @@ def benchmark_config(
             elapsed, output = timed_run(program.executable, keys, inits[name])
             times[name].append(elapsed)
             outputs.setdefault(name, output)
+            if name in user_calls:
+                start = time.perf_counter()
+                jax.block_until_ready(user_calls[name](keys))
+                times[f"{name} (user)"].append(time.perf_counter() - start)
         log(
             f"  repeat {repeat + 1}/{repeats}: "
             + ", ".join(f"{n} {t[-1]:.2f} s" for n, t in times.items())
@@ -342,6 +358,17 @@ def benchmark_config(
             f"{results[name]['training_return']}"
         )
 
+    for name in user_calls:
+        user_median = statistics.median(times[f"{name} (user)"])
+        results[name]["user_call"] = {
+            "first_call_s": round(first_call_s[name], 3),
+            "run_s": [round(t, 4) for t in times[f"{name} (user)"]],
+            "run_median_s": round(user_median, 4),
+            "steps_per_s": round(steps / user_median, 1),
+            "fraction_of_ceiling": round(steps / user_median / ceiling_rate, 4),
+        }
+        log(f"  {name} (user call): {steps / user_median:,.0f} steps/s")
+
     ratios: dict[str, Any] = {}
     if "plain" in results:
         for name in results:
@@ -355,6 +382,17 @@ def benchmark_config(
                     results[name]["compile_s"] / results["plain"]["compile_s"], 4
                 ),
             }
+            if name in user_calls:
+                paired = [
+                    p / o
+                    for p, o in zip(
+                        times["plain"], times[f"{name} (user)"], strict=True
+                    )
+                ]
+                ratios[name]["user_throughput"] = round(statistics.median(paired), 4)
+                ratios[name]["user_throughput_per_repeat"] = [
+                    round(r, 4) for r in paired
+                ]
     return {
         "config": dataclasses.asdict(config),
         "timesteps_per_seed": config.timesteps_per_seed,
@@ -468,14 +506,23 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     if ratio_rows:
         lines += [
-            "| configuration | throughput (higher is better) | compile time "
-            "(lower is better) | eval return lerax / plain |",
-            "| --- | --- | --- | --- |",
+            "Throughput ratios are medians of the per-repeat ratios (plain time / "
+            "lerax time, interleaved); higher is better. The user call is "
+            "`PPO(...).learn(env, policy, total_timesteps, key=key)` exactly as the "
+            "README writes it (`jax.vmap`-ed over keys for several seeds); the "
+            "harness path is `learn_state` inside the harness's own `jax.jit`, with "
+            "the algorithm and env closed over.",
+            "",
+            "| configuration | throughput, user call | throughput, harness path | "
+            "compile time (lower is better) | eval return lerax / plain |",
+            "| --- | --- | --- | --- | --- |",
         ]
         for entry, ratio in ratio_rows:
             impls = entry["implementations"]
+            user = ratio.get("user_throughput")
             lines.append(
-                f"| {entry['config']['name']} | {ratio['throughput']:.2f} | "
+                f"| {entry['config']['name']} | {_fmt(user, '.2f')} | "
+                f"{ratio['throughput']:.2f} | "
                 f"{ratio['compile']:.2f} | {_fmt(impls['lerax']['eval_return'], '.1f')}"
                 f" / {_fmt(impls['plain']['eval_return'], '.1f')} |"
             )
@@ -506,13 +553,22 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{entry['ceiling']['compile_s']:.1f} | - | - | - |"
         )
         for name, res in entry["implementations"].items():
+            label = f"{name} (harness path)" if "user_call" in res else name
             lines.append(
-                f"| {config['name']} | {size} | {name} | {res['steps_per_s']:,.0f} | "
+                f"| {config['name']} | {size} | {label} | {res['steps_per_s']:,.0f} | "
                 f"{res['fraction_of_ceiling']:.0%} | {res['compile_s']:.1f} | "
                 f"{_mib(res['memory'].get('peak_bytes'))} | "
                 f"{_fmt(res['eval_return'], '.1f')} | "
                 f"{_fmt(res['training_return'], '.1f')} |"
             )
+            if "user_call" in res:
+                user = res["user_call"]
+                lines.append(
+                    f"| {config['name']} | {size} | {name} (user call) | "
+                    f"{user['steps_per_s']:,.0f} | {user['fraction_of_ceiling']:.0%} | "
+                    f"{user['first_call_s']:.1f} (first call, incl. one run) | - | "
+                    "- | - |"
+                )
     lines += ["", "## Configurations", ""]
     for entry in report["results"]:
         c = entry["config"]
@@ -527,8 +583,26 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "What the progress bar, the loggers and the NaN/Inf guard cost is measured "
         "by their own scripts: see [Feature overheads](overheads.md).",
+        "",
+        "## Time to solve (presets)",
+        "",
+        "The tuned `lerax.presets.ppo(env_id)` configurations, measured by "
+        "`python benchmarks/presets.py` (copied from [Presets](presets.md)):",
+        "",
+        presets_table(),
     ]
     return "\n".join(lines) + "\n"
+
+
+def presets_table() -> str:
+    """The generated table of ``docs/presets.md`` (written by ``presets.py``)."""
+    path = REPO_ROOT / "docs" / "presets.md"
+    begin, end = "<!-- presets-table:begin -->", "<!-- presets-table:end -->"
+    try:
+        text = path.read_text()
+        return text.split(begin, 1)[1].split(end, 1)[0].strip()
+    except (OSError, IndexError):
+        return "Not measured yet: run `python benchmarks/presets.py`."
 
 
 def check_report(report: dict[str, Any]) -> list[str]:
