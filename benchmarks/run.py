@@ -29,6 +29,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -240,6 +241,47 @@ def _nanmean(values: list[float | None]) -> float | None:
     return round(statistics.fmean(finite), 3) if finite else None
 
 
+_FRESH_CALL = """
+import sys, time
+import jax
+from implementations import load_implementation
+from run import batched, configurations, initial_arrays, seed_keys
+jax.config.update("jax_enable_compilation_cache", False)
+config = configurations(sys.argv[1])[sys.argv[2]]
+built = load_implementation(sys.argv[3]).build(config)
+keys = seed_keys(config, 0)
+if built.user_call is not None:
+    call = lambda: built.user_call(keys)
+else:
+    arrays = initial_arrays(built.init, config, keys)
+    train = jax.jit(batched(built.train, config))
+    call = lambda: train(keys, arrays)
+start = time.perf_counter()
+jax.block_until_ready(call())
+first = time.perf_counter() - start
+start = time.perf_counter()
+jax.block_until_ready(call())
+print(first, time.perf_counter() - start)
+"""
+
+
+def fresh_first_call(mode: str, config_name: str, impl_name: str) -> dict[str, float]:
+    """The first public call of an implementation in a fresh Python process.
+
+    lerax: ``user_call`` (``algorithm.learn``); the plain PPO: ``jax.jit(train)``.
+    The compile estimate is the first call minus a second call in that process.
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", _FRESH_CALL, mode, config_name, impl_name],
+        cwd=Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    first, second = (float(x) for x in out.stdout.split()[-2:])
+    return {"first_call_s": round(first, 3), "compile_s": round(first - second, 3)}
+
+
 def benchmark_config(
     config: BenchConfig,
     implementations: list[Any],
@@ -247,8 +289,13 @@ def benchmark_config(
     repeats: int,
     eval_episodes: int,
     seed: int,
+    fresh_mode: str | None = None,
 ) -> dict[str, Any]:
-    """Compile, time (interleaved) and score every implementation on ``config``."""
+    """Compile, time (interleaved) and score every implementation on ``config``.
+
+    With ``fresh_mode`` (the mode's name), each implementation's first public
+    call is also timed in a fresh process (compile time as users see it).
+    """
     keys = seed_keys(config, seed)
     steps = config.total_env_steps
     log(
@@ -369,6 +416,13 @@ def benchmark_config(
         }
         log(f"  {name} (user call): {steps / user_median:,.0f} steps/s")
 
+    if fresh_mode is not None:
+        for name in results:
+            results[name]["fresh_process"] = fresh_first_call(
+                fresh_mode, config.name, name
+            )
+            log(f"  {name}: fresh process {results[name]['fresh_process']}")
+
     ratios: dict[str, Any] = {}
     if "plain" in results:
         for name in results:
@@ -393,6 +447,12 @@ def benchmark_config(
                 ratios[name]["user_throughput_per_repeat"] = [
                     round(r, 4) for r in paired
                 ]
+            if "fresh_process" in results[name] and "fresh_process" in results["plain"]:
+                ratios[name]["fresh_compile"] = round(
+                    results[name]["fresh_process"]["compile_s"]
+                    / results["plain"]["fresh_process"]["compile_s"],
+                    4,
+                )
     return {
         "config": dataclasses.asdict(config),
         "timesteps_per_seed": config.timesteps_per_seed,
@@ -514,8 +574,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             "the algorithm and env closed over.",
             "",
             "| configuration | throughput, user call | throughput, harness path | "
-            "compile time (lower is better) | eval return lerax / plain |",
-            "| --- | --- | --- | --- | --- |",
+            "compile time (lower is better) | compile, fresh process (user call) | "
+            "eval return lerax / plain |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for entry, ratio in ratio_rows:
             impls = entry["implementations"]
@@ -523,7 +584,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {entry['config']['name']} | {_fmt(user, '.2f')} | "
                 f"{ratio['throughput']:.2f} | "
-                f"{ratio['compile']:.2f} | {_fmt(impls['lerax']['eval_return'], '.1f')}"
+                f"{ratio['compile']:.2f} | {_fmt(ratio.get('fresh_compile'), '.2f')} | "
+                f"{_fmt(impls['lerax']['eval_return'], '.1f')}"
                 f" / {_fmt(impls['plain']['eval_return'], '.1f')} |"
             )
     else:
@@ -667,6 +729,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "docs/benchmarks.md; quick and smoke runs write none unless given)",
     )
     docs.add_argument("--no-docs", action="store_true", help="do not write docs")
+    parser.add_argument(
+        "--fresh-compile",
+        action="store_true",
+        help="also time each implementation's first public call in a fresh process",
+    )
     return parser.parse_args(argv)
 
 
@@ -717,6 +784,7 @@ def main(argv: list[str] | None = None) -> int:
             repeats=repeats,
             eval_episodes=eval_episodes,
             seed=args.seed,
+            fresh_mode=mode if args.fresh_compile else None,
         )
         for name in names
     ]
