@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import statistics
 import sys
 import time
@@ -106,8 +107,10 @@ def render(results: list[dict], machine: dict) -> str:
     """The markdown table of a run."""
     lines = [
         f"Measured {datetime.date.today().isoformat()} on {machine.get('cpu', 'CPU')}"
-        f" ({machine.get('cpu_count', '?')} cores), jax {jax.__version__}, by "
-        "`python benchmarks/presets.py`. Seconds exclude compilation.",
+        f" ({machine.get('cores', '?')} cores; load average "
+        f"{machine.get('load_average', '?')} at the start), jax {jax.__version__}, "
+        "by `python benchmarks/presets.py`. Seconds exclude compilation; on a "
+        "shared machine they are upper bounds.",
         "",
         "| env | steps | solved at | greedy return per seed | solved | s/seed "
         "(one at a time) | s/seed (4 vmapped) | compile + 1st run s |",
@@ -132,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
+    load_average = round(os.getloadavg()[0], 1)
     results = []
     for env_id in args.envs:
         preset = presets.ppo(env_id)
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['vmapped_seconds_per_seed']:.2f} s/seed vmapped"
         )
         results.append(result)
-    machine = machine_description()
+    machine = {**machine_description(), "load_average": load_average}
     report = {"results": results, "machine": machine, "smoke": args.smoke}
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
