@@ -222,3 +222,9 @@ def test_raw_gymnax_env_is_rejected_with_the_adapter_named():
 def test_a_non_env_is_rejected_with_a_type_error():
     with pytest.raises(TypeError, match="check_env: env must be a lerax"):
         check_env("CartPole-v1")
+
+
+def test_raw_gymnasium_env_is_rejected_with_the_adapter_named():
+    gymnasium = pytest.importorskip("gymnasium")
+    with pytest.raises(TypeError, match="GymnasiumToLeraxEnv"):
+        check_env(gymnasium.make("CartPole-v1"))
