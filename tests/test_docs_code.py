@@ -43,6 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 GENERATED = {"benchmarks.md", "overheads.md", "scale-benchmarks.md", "learning.md"}
 SKIP_MARKER = "<!-- skip-test -->"
+# At least 4: watching-training.md evaluates every 4 iterations, and an
+# EvalCallback whose run is shorter than `every_iterations` currently fails
+# with an IndexError (a bug outside the docs).
 QUICK_ITERATIONS = 4
 PAGE_TIMEOUT_S = 1200  # per group of pages
 
