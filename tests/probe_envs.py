@@ -59,7 +59,8 @@ class ProbeEnv(AbstractEnv[ProbeState, Int[Array, ""], Float[Array, "1"], None])
 
     @property
     def observation_space(self) -> Box:
-        return Box(-1.0, 1.0, shape=(1,))
+        # The two-step probe ends in time 2, so its last observation is [2].
+        return Box(-1.0, 2.0, shape=(1,))
 
     def initial(self, *, key: Key[Array, ""]) -> ProbeState:
         sign = jnp.where(jax.random.bernoulli(key), 1.0, -1.0)

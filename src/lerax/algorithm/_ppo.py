@@ -520,6 +520,10 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             returns, and `learning_rate` is the rate of the iteration's last
             update (annealing included). `epochs_run` is the number of epochs
             run (`num_epochs` unless `target_kl` stopped early).
+
+        Raises:
+            ValueError: At trace time, if the policy is recurrent and
+                `num_batches` does not divide `num_envs`.
         """
         if getattr(policy, "is_recurrent", False):
             # Whole sequences, split by environment, time order kept.

@@ -45,6 +45,10 @@ class LogHistoryCallback(AbstractIterationCallback):
 
     Attributes:
         keys: The log entries to record.
+
+    Raises:
+        ValueError: If `keys` is empty or repeats an entry.
+        TypeError: If a key is not a string.
     """
 
     keys: tuple[str, ...] = eqx.field(static=True, converter=_as_keys)

@@ -50,6 +50,9 @@ class ProgressCallback(AbstractEpisodeCallback):
         every: Consider printing every `every` iterations.
         min_interval: Minimum seconds between two printed lines.
         keys: The log entries to print (all when `None`).
+
+    Raises:
+        ValueError: If `every < 1` or `min_interval < 0`.
     """
 
     every: int = eqx.field(static=True, default=1)

@@ -7,6 +7,7 @@ from ._base import (
     AbstractEnvLikeState as AbstractEnvLikeState,
     AbstractEnvState as AbstractEnvState,
 )
+from ._check import EnvCheckError as EnvCheckError, check_env as check_env
 from ._observation_wrappers import (
     FlattenObservation as FlattenObservation,
     TransformObservation as TransformObservation,
@@ -30,10 +31,12 @@ __all__ = [
     "AbstractRewardWrapper",
     "AbstractWrapper",
     "ClipAction",
+    "EnvCheckError",
     "FlattenObservation",
     "RescaleAction",
     "TimeLimit",
     "TimeLimitState",
     "TransformObservation",
     "TransformReward",
+    "check_env",
 ]

@@ -1,0 +1,208 @@
+"""Every ```python block of the guides in docs/ runs, so the guides stay true.
+
+Each page's blocks run in order in one namespace, as a reader would paste them,
+in a fresh temporary directory (files a page saves do not land in the
+repository). A block preceded by the line `<!-- skip-test -->` is not run; keep
+that for the rare block that cannot run here (one needing a GPU, a network, a
+cluster or another library).
+
+The pages run in two Python subprocesses (one per test, so `pytest -n 2` runs
+them side by side), each running its pages one after another: importing JAX
+and lerax once per process instead of once per page saves about 3 s of CPU a
+page, and programs that several pages compile (default PPO on CartPole, say)
+are compiled once. Each page still gets its own namespace and directory, and a
+failing page is reported with its traceback without stopping the others.
+
+Quick mode: the guides show real training budgets (`2**17` timesteps and the
+like), which would take minutes each. Instead of rewriting the code or making
+the guides read environment variables, the runner sets `LERAX_DOCS_QUICK=4`
+and caps `AbstractOnPolicyAlgorithm.num_iterations` - the one function through
+which `learn`, `learn_state`, `train_seeds` and `sweep` turn a budget into a
+number of iterations - at that many iterations. The budget is still validated
+first (a budget smaller than one iteration still raises), and everything that
+does not depend on the number of iterations (shapes, compilation, logs, saving,
+evaluation) runs exactly as written. Printed numbers (returns, and values
+computed from `num_iterations` itself) then come from the short run.
+
+Generated pages (benchmark tables) hold no code and are left out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+GENERATED = {"benchmarks.md", "overheads.md", "scale-benchmarks.md", "learning.md"}
+SKIP_MARKER = "<!-- skip-test -->"
+# At least 4: watching-training.md evaluates every 4 iterations, and an
+# EvalCallback whose run is shorter than `every_iterations` currently fails
+# with an IndexError (a bug outside the docs).
+QUICK_ITERATIONS = 4
+PAGE_TIMEOUT_S = 1200  # per group of pages
+
+
+def install_quick_mode(cap: int) -> None:
+    """Cap every run at `cap` iterations (see the module docstring)."""
+    from lerax.algorithm import AbstractOnPolicyAlgorithm
+
+    full_num_iterations = AbstractOnPolicyAlgorithm.num_iterations
+
+    def quick_num_iterations(self, total_timesteps):
+        return min(full_num_iterations(self, total_timesteps), cap)  # validates
+
+    AbstractOnPolicyAlgorithm.num_iterations = quick_num_iterations
+
+
+FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def code_blocks(text: str) -> list[tuple[int, str]]:
+    """The runnable python blocks of a page, with their first line numbers.
+
+    Args:
+        text: The markdown text.
+
+    Returns:
+        `(line, code)` for each fenced python block not marked to skip.
+    """
+    blocks = []
+    for match in FENCE.finditer(text):
+        before = text[: match.start()].rstrip().splitlines()
+        if before and before[-1].strip() == SKIP_MARKER:
+            continue
+        line = text.count("\n", 0, match.start()) + 2
+        blocks.append((line, match.group(1)))
+    return blocks
+
+
+def guide_pages() -> list[Path]:
+    return sorted(
+        p
+        for p in DOCS.glob("*.md")
+        if p.name not in GENERATED and code_blocks(p.read_text())
+    )
+
+
+def run_page(path: Path) -> str | None:
+    """Run a page's blocks in order in a fresh namespace and directory.
+
+    Returns:
+        `None` if every block ran, else the traceback, naming the block's line.
+    """
+    namespace: dict = {"__name__": "__main__"}
+    cwd = os.getcwd()
+    os.chdir(tempfile.mkdtemp(prefix=f"docs-{path.stem}-"))
+    try:
+        for line, code in code_blocks(path.read_text()):
+            where = f"{path.name}, block at line {line}"
+            try:
+                exec(compile(code, where, "exec"), namespace)
+            except BaseException:
+                return f"{where}:\n{traceback.format_exc()}"
+        return None
+    finally:
+        os.chdir(cwd)
+
+
+# Seconds each page took on its own (pytest, shared 2-core machine), to balance
+# the two groups; a page not listed counts as `DEFAULT_COST`.
+PAGE_COST = {
+    "long-runs.md": 79,
+    "interop-brax.md": 75,
+    "index.md": 70,
+    "scale.md": 66,
+    "concepts.md": 50,
+    "ppo-options.md": 45,
+    "getting-started.md": 43,
+    "watching-training.md": 42,
+    "coming-from-sb3.md": 32,
+    "interop-gymnasium.md": 29,
+    "troubleshooting.md": 26,
+    "custom-env.md": 18,
+    "export.md": 14,
+    "correctness.md": 11,
+    "interop-gymnax.md": 8,
+    "ppo-hyperparameters.md": 3,
+}
+DEFAULT_COST = 30
+
+
+def page_groups(count: int = 2) -> list[list[Path]]:
+    """Split the pages into `count` groups of about equal running time."""
+
+    def cost(page: Path) -> int:
+        return PAGE_COST.get(page.name, DEFAULT_COST)
+
+    groups: list[list[Path]] = [[] for _ in range(count)]
+    totals = [0] * count
+    for page in sorted(guide_pages(), key=lambda p: (-cost(p), p.name)):
+        smallest = totals.index(min(totals))
+        groups[smallest].append(page)
+        totals[smallest] += cost(page)
+    return [sorted(g) for g in groups]
+
+
+def main(pages: list[str]) -> int:
+    """Run pages (paths) in this process; print and count the failures."""
+    install_quick_mode(int(os.environ["LERAX_DOCS_QUICK"]))
+    failures = 0
+    for page in pages:
+        error = run_page(Path(page))
+        if error is not None:
+            failures += 1
+            print(f"FAILED {error}", file=sys.stderr, flush=True)
+    return failures
+
+
+def test_code_blocks_are_found_and_skips_honoured():
+    text = (
+        "intro\n```python\nx = 1\n```\n\n<!-- skip-test -->\n```python\nboom()\n"
+        "```\n```bash\nls\n```\n```python\ny = x + 1\n```\n"
+    )
+    assert code_blocks(text) == [(3, "x = 1\n"), (14, "y = x + 1\n")]
+
+
+def test_most_guides_have_code_and_few_blocks_are_skipped():
+    pages = guide_pages()
+    assert len(pages) >= 10
+    skipped = sum(p.read_text().count(SKIP_MARKER) for p in DOCS.glob("*.md"))
+    total = sum(p.read_text().count("```python") for p in DOCS.glob("*.md"))
+    assert skipped <= max(3, total // 10), (skipped, total)
+
+
+@pytest.mark.parametrize(
+    "pages",
+    page_groups(),
+    ids=lambda pages: "+".join(p.stem for p in pages),
+)
+def test_guide_code_runs(pages):
+    env = dict(os.environ)
+    env["LERAX_DOCS_QUICK"] = str(QUICK_ITERATIONS)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "src"), env.get("PYTHONPATH", "")]
+    ).rstrip(os.pathsep)
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    result = subprocess.run(
+        [sys.executable, __file__, *map(str, pages)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PAGE_TIMEOUT_S,
+    )
+    failed = [line for line in result.stderr.splitlines() if line.startswith("FAILED")]
+    assert result.returncode == 0, (
+        f"{len(failed)} page(s) failed: {failed}\n{result.stderr[-6000:]}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
