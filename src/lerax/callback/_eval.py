@@ -196,6 +196,9 @@ class EvalCallback(AbstractIterationCallback):
         """
         state = ctx.state
         assert isinstance(state, EvalState)
+        if state.iteration.shape[0] == 0:
+            # A run shorter than `every_iterations`: nothing is ever due.
+            return state
         done = ctx.iteration + 1
         should = done % self.every_iterations == 0
         dynamic, static = eqx.partition(state, eqx.is_array)
