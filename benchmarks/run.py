@@ -666,12 +666,16 @@ REMAINS = {
     "cartpole": (
         "the run is 512 minibatch updates of 64 samples per iteration, so XLA:CPU's "
         "per-op cost decides. lerax's update step compiles to 140 fusions and 26 "
-        "copies per minibatch with the default NaN/Inf guard (`on_nonfinite="
-        '"error"`: the skip-on-NaN select keeps the old Adam moments alive, hence '
-        'the copies), 126 fusions and 1 copy with `on_nonfinite="ignore"`, '
-        "against the plain PPO's 144 and 2. Going past parity (the 1.25 stretch) "
-        "needs fewer ops per update: one fused Adam step over a flat parameter "
-        "vector, or a guard that selects inside the optimizer's fusion."
+        "copies per minibatch with the default NaN/Inf guard (the skip-on-NaN "
+        "select keeps the old Adam moments alive, hence the copies) and to 126 "
+        'fusions and 1 copy with `on_nonfinite="ignore"`, against the plain '
+        'PPO\'s 144 and 2; yet `"ignore"` was not faster (0.94 against the plain '
+        "PPO, side by side), so op count alone does not explain the gap. A quiet "
+        "re-run (`python benchmarks/run.py --configs cartpole --repeats 6 "
+        "--no-docs`, load average ~1) gave 0.96 for the user call (pairs 0.84, "
+        "0.95, 0.95, 0.97, 1.08, 1.08) and 0.97 for the harness path. The "
+        "remaining ~4% was not located; untried: one fused Adam step over a flat "
+        "parameter vector, buffer donation across iterations."
     ),
     "pendulum": (
         "as cartpole (the same 512 updates per iteration), with a Gaussian head; "
