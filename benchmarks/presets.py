@@ -113,7 +113,7 @@ def render(results: list[dict], machine: dict) -> str:
         "shared machine they are upper bounds.",
         "",
         "| env | steps | solved at | greedy return per seed | solved | s/seed "
-        "(one at a time) | s/seed (4 vmapped) | compile + 1st run s |",
+        "(one at a time) | s/seed (seeds vmapped) | compile + 1st run s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
