@@ -48,7 +48,8 @@ _LOCK = threading.RLock()
 _QUEUE: queue.Queue = queue.Queue()
 _WORKER: threading.Thread | None = None
 _WORKER_LOCK = threading.Lock()
-_ERRORS: list[BaseException] = []
+# A background receiver's first error, by receiver, raised at its final delivery.
+_ERRORS: dict[int, BaseException] = {}
 _CLOCK = threading.local()
 
 
@@ -77,7 +78,7 @@ def _work() -> None:
         try:
             _handle(*item)
         except BaseException as error:  # kept and raised by the next `drain`
-            _ERRORS.append(error)
+            _ERRORS.setdefault(id(item[0]), error)
         finally:
             _QUEUE.task_done()
 
@@ -98,18 +99,20 @@ def settle() -> None:
     _QUEUE.join()
 
 
-def drain() -> None:
+def drain(receiver: Any = None) -> None:
     """Wait until every queued delivery has been handled.
 
+    Args:
+        receiver: Whose background error to raise (`None`: any receiver's).
+
     Raises:
-        Exception: The first error a receiver raised in the background since
-            the last `drain`.
+        Exception: The first error `receiver` raised in the background since
+            its last `drain` (another receiver's errors stay for its own).
     """
     _QUEUE.join()
-    if _ERRORS:
-        error = _ERRORS[0]
-        _ERRORS.clear()
-        raise error
+    key = next(iter(_ERRORS), None) if receiver is None else id(receiver)
+    if key in _ERRORS:
+        raise _ERRORS.pop(key)
 
 
 atexit.register(lambda: _QUEUE.join() if _WORKER is not None else None)
@@ -177,7 +180,7 @@ def _deliver(event: str, treedef, *arrays) -> None:
     if getattr(receiver, "asynchronous", False):
         _enqueue((receiver, event, data, num_runs, at))
         if bool(np.any(final)):
-            drain()
+            drain(receiver)
     else:
         _handle(receiver, event, data, num_runs, at)
 
