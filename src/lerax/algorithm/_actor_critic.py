@@ -173,7 +173,8 @@ def evaluate_buffer(
     (inside `eqx.filter_grad`) to get gradients for the actor and the critic.
 
     A buffer with one leading axis is a batch of independent samples, each
-    evaluated from its stored policy state. A buffer with two, `(sequences,
+    evaluated from its stored policy state by `policy.evaluate_actions` (the
+    batched `evaluate_action`). A buffer with two, `(sequences,
     num_steps)`, holds whole sequences (a recurrent policy's training data):
     each is re-run with `policy.evaluate_sequence`, so gradients flow through
     time, the memory restarting from the stored state at the first step and at
@@ -196,6 +197,15 @@ def evaluate_buffer(
             buffer.actions,
             starts,
             buffer.action_masks,
+        )
+
+    evaluate_actions = getattr(policy, "evaluate_actions", None)
+    if evaluate_actions is not None:
+        return evaluate_actions(
+            buffer.policy_states,
+            buffer.observations,
+            buffer.actions,
+            action_masks=buffer.action_masks,
         )
 
     def evaluate(policy_state, observation, action, action_mask):

@@ -437,13 +437,17 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             state, entry = self.step(env, policy, state, key=k, callback=callback)
             return self.per_step(state), entry
 
-        def one_step(state, k):
-            state, entry = jax.vmap(one_env)(state, jax.random.split(k, self.num_envs))
+        def one_step(state, keys):
+            state, entry = jax.vmap(one_env)(state, keys)
             # With a mesh (`learn(..., mesh=)`), each device steps its own envs.
             return shard_along(state, 0), shard_along(entry, 0)
 
+        # Every step's per-environment keys in one draw (one hash over all of
+        # them instead of one small one per step).
         step_state, buffer = filter_scan(
-            one_step, step_state, jax.random.split(key, self.num_steps)
+            one_step,
+            step_state,
+            jax.random.split(key, (self.num_steps, self.num_envs)),
         )
         return step_state, shard_along(buffer, 1)
 

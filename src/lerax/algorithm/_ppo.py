@@ -20,6 +20,7 @@ from ._actor_critic import (
     explained_variance,
 )
 from ._base import PolicyType
+from ._flat import FlatView, apply_flat_updates, flat_loss
 from ._learning_rate import learning_rate_in_use
 from ._nonfinite import check_on_nonfinite, guarded_update
 from ._on_policy import as_leaf, check_number
@@ -413,6 +414,69 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             )
         return state
 
+    def _loss_args(self) -> tuple:
+        return (
+            self.normalize_advantages,
+            self.clip_coefficient,
+            self.clip_value_loss,
+            self.value_loss_coefficient,
+            self.entropy_loss_coefficient,
+            self.clip_value_coefficient,
+        )
+
+    def _flat_batch(
+        self,
+        view: FlatView,
+        vector: Float[Array, " n"],
+        opt_state: optax.OptState,
+        batch: RolloutBuffer,
+    ) -> tuple[Float[Array, " n"], optax.OptState, PPOStats]:
+        """One update on the flat parameter vector (see `lerax.algorithm._flat`)."""
+        grad_fn = jax.value_and_grad(flat_loss(self.ppo_loss, view), has_aux=True)
+        (_, stats), grads = grad_fn(vector, batch, *self._loss_args())
+        updates, new_opt_state = self.optimizer.update(grads, opt_state, vector)
+        new_vector = apply_flat_updates(vector, updates)
+        if self.on_nonfinite == "ignore":
+            return new_vector, new_opt_state, stats
+        new_vector, new_opt_state, bad_loss, bad_gradient = guarded_update(
+            stats.total_loss, grads, vector, opt_state, new_vector, new_opt_state
+        )
+        stats = dataclasses.replace(
+            stats, nonfinite_loss=bad_loss, nonfinite_gradient=bad_gradient
+        )
+        return new_vector, new_opt_state, stats
+
+    def _flat_epoch(
+        self,
+        view: FlatView,
+        vector: Float[Array, " n"],
+        opt_state: optax.OptState,
+        buffer: RolloutBuffer,
+        key: Key[Array, ""],
+    ) -> tuple[Float[Array, " n"], optax.OptState, PPOStats]:
+        """One epoch of minibatch updates on the flat parameter vector."""
+        minibatches = _shuffled_minibatches(buffer, self.num_batches, key)
+
+        def one_batch(carry, batch):
+            vector, opt_state = carry
+            vector, opt_state, stats = self._flat_batch(view, vector, opt_state, batch)
+            # The logged scalars leave the loop as ONE stacked vector per
+            # minibatch (one write per step instead of one per statistic; all of
+            # it is dead code, removed by XLA, when nothing reads the log). The
+            # guard's counters and the per-minibatch explained variance stay
+            # apart: the first are always read, the second rarely.
+            stacked = jnp.stack(
+                [jnp.asarray(getattr(stats, k), jnp.float32) for k in _STACKED]
+            )
+            rest = {k: v for k, v in vars(stats).items() if k not in _STACKED}
+            return (vector, opt_state), (stacked, rest)
+
+        (vector, opt_state), (stacked, rest) = filter_scan(
+            one_batch, (vector, opt_state), minibatches
+        )
+        columns = {k: stacked[:, i] for i, k in enumerate(_STACKED)}
+        return vector, opt_state, PPOStats(**columns, **rest)
+
     def train_batch(
         self,
         policy: PolicyType,
@@ -429,28 +493,12 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         Returns:
             The updated policy, optimizer state and the minibatch's statistics.
         """
-        (_, stats), grads = self.ppo_loss_grad(
-            policy,
-            rollout_buffer,
-            self.normalize_advantages,
-            self.clip_coefficient,
-            self.clip_value_loss,
-            self.value_loss_coefficient,
-            self.entropy_loss_coefficient,
-            self.clip_value_coefficient,
+        view = FlatView(policy, opt_state)
+        vector, opt_state, stats = self._flat_batch(
+            view, view.vector, view.opt_state, rollout_buffer
         )
-        params = eqx.filter(policy, eqx.is_inexact_array)
-        updates, new_opt_state = self.optimizer.update(grads, opt_state, params)
-        new_policy = eqx.apply_updates(policy, updates)
-        if self.on_nonfinite == "ignore":
-            return new_policy, new_opt_state, stats
-        new_policy, new_opt_state, bad_loss, bad_gradient = guarded_update(
-            stats.total_loss, grads, policy, opt_state, new_policy, new_opt_state
-        )
-        stats = dataclasses.replace(
-            stats, nonfinite_loss=bad_loss, nonfinite_gradient=bad_gradient
-        )
-        return new_policy, new_opt_state, stats
+        policy, opt_state = view.restore(vector, opt_state)
+        return policy, opt_state, stats
 
     def train_epoch(
         self,
@@ -474,27 +522,12 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             The updated policy and optimizer state, and per-minibatch statistics
             (leading axis `num_batches`).
         """
-        minibatches = _shuffled_minibatches(rollout_buffer, self.num_batches, key)
-
-        def one_batch(carry, batch):
-            policy, opt_state = carry
-            policy, opt_state, stats = self.train_batch(policy, opt_state, batch)
-            # The logged scalars leave the loop as ONE stacked vector per
-            # minibatch (one write per step instead of one per statistic; all of
-            # it is dead code, removed by XLA, when nothing reads the log). The
-            # guard's counters and the per-minibatch explained variance stay
-            # apart: the first are always read, the second rarely.
-            vector = jnp.stack(
-                [jnp.asarray(getattr(stats, k), jnp.float32) for k in _STACKED]
-            )
-            rest = {k: v for k, v in vars(stats).items() if k not in _STACKED}
-            return (policy, opt_state), (vector, rest)
-
-        (policy, opt_state), (vectors, rest) = filter_scan(
-            one_batch, (policy, opt_state), minibatches
+        view = FlatView(policy, opt_state)
+        vector, opt_state, stats = self._flat_epoch(
+            view, view.vector, view.opt_state, rollout_buffer, key
         )
-        stacked = {k: vectors[:, i] for i, k in enumerate(_STACKED)}
-        return policy, opt_state, PPOStats(**stacked, **rest)
+        policy, opt_state = view.restore(vector, opt_state)
+        return policy, opt_state, stats
 
     def train(
         self,
@@ -537,22 +570,26 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         else:
             flat = buffer.without_next().flatten()
 
-        def run_epoch(policy, opt_state, epoch_key):
-            return self.train_epoch(policy, opt_state, flat, key=epoch_key)
+        # The epochs run on one flat parameter vector (raveled once per
+        # iteration): far fewer kernels per update than per-leaf optimizer steps.
+        view = FlatView(policy, opt_state)
+
+        def run_epoch(vector, opt_state, epoch_key):
+            return self._flat_epoch(view, vector, opt_state, flat, epoch_key)
 
         def one_epoch(carry, epoch_key):
-            policy, opt_state, running = carry
+            vector, opt_state, running = carry
             if self.target_kl is None:
-                policy, opt_state, stats = run_epoch(policy, opt_state, epoch_key)
-                return (policy, opt_state, running), (stats, running)
+                vector, opt_state, stats = run_epoch(vector, opt_state, epoch_key)
+                return (vector, opt_state, running), (stats, running)
             # Epochs after the KL stop are skipped by a branch, so they cost
             # nothing (under `jax.vmap` both branches run and one is selected).
-            dynamic, static = eqx.partition((policy, opt_state), eqx.is_array)
+            dynamic, static = eqx.partition((vector, opt_state), eqx.is_array)
 
             def run(dynamic):
-                policy, opt_state = eqx.combine(dynamic, static)
-                policy, opt_state, stats = run_epoch(policy, opt_state, epoch_key)
-                return eqx.filter((policy, opt_state), eqx.is_array), stats
+                vector, opt_state = eqx.combine(dynamic, static)
+                vector, opt_state, stats = run_epoch(vector, opt_state, epoch_key)
+                return eqx.filter((vector, opt_state), eqx.is_array), stats
 
             stats_shape = jax.eval_shape(run, dynamic)[1]
 
@@ -561,15 +598,16 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                 return dynamic, zeros
 
             dynamic, stats = jax.lax.cond(running, run, skip, dynamic)
-            policy, opt_state = eqx.combine(dynamic, static)
+            vector, opt_state = eqx.combine(dynamic, static)
             still_running = running & (stats.approx_kl[-1] <= 1.5 * self.target_kl)
-            return (policy, opt_state, still_running), (stats, running)
+            return (vector, opt_state, still_running), (stats, running)
 
-        (policy, opt_state, _), (stats, ran) = filter_scan(
+        (vector, opt_state, _), (stats, ran) = filter_scan(
             one_epoch,
-            (policy, opt_state, jnp.ones((), bool)),
+            (view.vector, view.opt_state, jnp.ones((), bool)),
             jax.random.split(key, self.num_epochs),
         )
+        policy, opt_state = view.restore(vector, opt_state)
         # `ran` has shape (num_epochs,); statistics (num_epochs, num_batches).
         weights = jnp.broadcast_to(ran[:, None], stats.approx_kl.shape)
         count = jnp.sum(weights)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Generic, Self, TypeVar
 
 import equinox as eqx
+import jax
 from jaxtyping import Array, Float, Key
 
 from lerax._serialization import load_module, save_module
@@ -193,6 +194,38 @@ class AbstractActorCriticPolicy(AbstractPolicy[StateType, ActType, ObsType, Mask
             of the observation, the log-probability of the action and the entropy of
             the action distribution.
         """
+
+    def evaluate_actions(
+        self,
+        states: StateType,
+        observations: ObsType,
+        actions: ActType,
+        *,
+        action_masks: MaskType | None = None,
+    ) -> tuple[Float[Array, " batch"], Float[Array, " batch"], Float[Array, " batch"]]:
+        """`evaluate_action` on a batch of independent samples (the training loss).
+
+        The default is `jax.vmap` of `evaluate_action`. A policy may override it
+        with a faster batched computation of the same values, as
+        `MLPActorCriticPolicy` does; it must stay differentiable with `jax.grad`.
+
+        Args:
+            states: Policy states, one per sample (leading batch axis).
+            observations: Observations with a leading batch axis.
+            actions: Actions with a leading batch axis.
+            action_masks: Masks with a leading batch axis, or `None`.
+
+        Returns:
+            `(values, log_probs, entropies)`, each of shape `(batch,)`.
+        """
+
+        def one(state, observation, action, action_mask):
+            _, value, log_prob, entropy = self.evaluate_action(
+                state, observation, action, action_mask=action_mask
+            )
+            return value, log_prob, entropy
+
+        return jax.vmap(one)(states, observations, actions, action_masks)
 
     @abstractmethod
     def value(
