@@ -159,6 +159,13 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     not recompile and `eqx.filter_vmap` over PPO instances sweeps them in one
     program. Sizes and flags are static.
 
+    For speed, an iteration's updates run on one flat vector of the policy's
+    trainable arrays (raveled once per iteration, with Adam's moments; the
+    optimizer state keeps its per-leaf layout between iterations), the loss
+    evaluates a minibatch with the policy's batched `evaluate_actions`, and
+    minibatches are shuffled by a keyed bijection computed without sorting.
+    See "Where lerax's speed comes from" in docs/benchmarks.md.
+
     Attributes:
         num_envs: Number of parallel environments.
         num_steps: Number of steps to run for each environment per update.
