@@ -742,10 +742,14 @@ SPEEDUPS = (
     "**Tried, no gain:** XLA:CPU flags (`--xla_cpu_use_xnnpack=true`, "
     "`--xla_cpu_use_thunk_runtime=false`, "
     "`--xla_cpu_experimental_xnn_fusion_type=dot`, "
-    "`--xla_cpu_enable_concurrency_optimized_scheduler=false`, "
-    "`--xla_cpu_multi_thread_eigen=false`) left the ratio within noise, so none "
-    "is recommended; one dot for the actor's and the critic's first layers "
-    "(concatenated weights) was no faster.",
+    "`--xla_cpu_multi_thread_eigen=false`) left the ratio within noise; one dot "
+    "for the actor's and the critic's first layers (concatenated weights) was no "
+    "faster. `--xla_cpu_enable_concurrency_optimized_scheduler=false` depends on "
+    "the program: after the changes above it made lerax's default run 8% faster "
+    "(1.67 -> 1.53 s, sequential instead of spread over both cores) and the "
+    "plain PPO 12% slower (2.09 -> 2.34 s), 131072 steps x 4 pairs each; measure "
+    "it on your own program before adopting it (see "
+    "[Feature overheads](overheads.md#naninf-guard)).",
     "**Noise on this machine:** a run sometimes executes part of its ops on the "
     "second core and takes ~10% longer at ~1.5x the CPU time, for the plain PPO "
     "and lerax alike (per-thread CPU accounting); hence medians over interleaved "
