@@ -53,35 +53,26 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}"
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Whether two pytrees have the same structure and (exactly) equal leaves."""
+def _same(a: Any, b: Any, *, tolerant: bool = False) -> bool:
+    """Whether two pytrees have the same structure and equal leaves.
+
+    Exactly equal (dtypes too), or with `tolerant` floats within a tolerance
+    and dtypes not compared (jit may reorder float math).
+    """
     leaves_a, def_a = jax.tree.flatten(a)
     leaves_b, def_b = jax.tree.flatten(b)
     if def_a != def_b:
         return False
     for x, y in zip(leaves_a, leaves_b, strict=True):
         x, y = np.asarray(x), np.asarray(y)
-        if x.shape != y.shape or x.dtype != y.dtype:
+        if x.shape != y.shape or (not tolerant and x.dtype != y.dtype):
             return False
-        if not np.array_equal(x, y, equal_nan=x.dtype.kind in "fc"):
-            return False
-    return True
-
-
-def _close(a: Any, b: Any) -> bool:
-    """Like `_same` but with a float tolerance (jit may reorder float math)."""
-    leaves_a, def_a = jax.tree.flatten(a)
-    leaves_b, def_b = jax.tree.flatten(b)
-    if def_a != def_b:
-        return False
-    for x, y in zip(leaves_a, leaves_b, strict=True):
-        x, y = np.asarray(x), np.asarray(y)
-        if x.shape != y.shape:
-            return False
-        if x.dtype.kind in "fc":
-            if not np.allclose(x, y, rtol=1e-5, atol=1e-6, equal_nan=True):
-                return False
-        elif not np.array_equal(x, y):
+        floats = x.dtype.kind in "fc"
+        if tolerant and floats:
+            equal = np.allclose(x, y, rtol=1e-5, atol=1e-6, equal_nan=True)
+        else:
+            equal = np.array_equal(x, y, equal_nan=floats)
+        if not equal:
             return False
     return True
 
@@ -346,7 +337,7 @@ def check_env(env: AbstractEnvLike, *, key: Key[Array, ""] | None = None) -> Non
     # Compiled: jit and vmap, as the algorithms run it.
     try:
         jitted = eqx.filter_jit(lambda e, k: e.reset(key=k))(env, reset_key)
-        if not _close(jitted[:2], (reset_state, reset_obs)):
+        if not _same(jitted[:2], (reset_state, reset_obs), tolerant=True):
             problems.append(
                 "reset under jax.jit returns different values from the eager call; "
                 "avoid Python-side state and side effects."
@@ -362,7 +353,7 @@ def check_env(env: AbstractEnvLike, *, key: Key[Array, ""] | None = None) -> Non
             jitted = eqx.filter_jit(lambda e, s, a, k: e.step(s, a, key=k)[:5])(
                 env, state0, action0, step_key0
             )
-            if not _close(jitted, out0[:5]):
+            if not _same(jitted, out0[:5], tolerant=True):
                 problems.append(
                     "step under jax.jit returns different values from the eager "
                     "call; avoid Python-side state and side effects."
