@@ -47,8 +47,11 @@ def main() -> int:
 
         env = BraxToLeraxEnv(args.env, episode_length=args.episode_length)
     except ImportError as err:
-        print(f"skipped: {err}")
-        return 0 if args.smoke else 1
+        # Also in --smoke: CI installs the brax extra, so a failed import is a fault.
+        print(
+            f"brax is unavailable: {err} (pip install 'lerax[brax]')", file=sys.stderr
+        )
+        return 1
 
     num_envs, num_steps, timesteps = args.num_envs, args.num_steps, args.timesteps
     if args.smoke:

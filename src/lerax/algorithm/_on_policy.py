@@ -642,7 +642,9 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             skipped_updates=state.skipped_updates + skipped,
         )
 
-    def raise_if_faulted(self, state: OnPolicyState[PolicyType]):
+    def raise_if_faulted(
+        self, state: OnPolicyState[PolicyType]
+    ) -> OnPolicyState[PolicyType]:
         """Raise the `NonFiniteError` a run recorded (with `on_nonfinite="error"`).
 
         Concrete states are read on the host (this waits for the run to finish).
