@@ -220,7 +220,9 @@ class LeraxToGymnaxEnv(Environment):
         )
         return observation, new_state, jnp.asarray(reward, jnp.float32), terminated, {}
 
-    def get_obs(self, state: LeraxGymnaxState, params: Any = None, key: Any = None):
+    def get_obs(
+        self, state: LeraxGymnaxState, params: Any = None, key: Any = None
+    ) -> Any:
         """The observation emitted in `state`.
 
         Args:
