@@ -441,7 +441,7 @@ def test_vector_env_disabled_mode_needs_explicit_resets():
 
 
 def test_lerax_to_gymnasium_refuses_other_envs():
-    with pytest.raises(TypeError, match="must be a lerax environment"):
+    with pytest.raises(TypeError, match="must be a lerax AbstractEnvLike"):
         LeraxToGymnasiumEnv(gymnasium.make("CartPole-v1"))
     with pytest.raises(ValueError, match="num_envs must be a positive int"):
         LeraxToGymnasiumVectorEnv(ChainEnv(), 0)

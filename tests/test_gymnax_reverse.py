@@ -151,5 +151,5 @@ def test_spaces_and_errors():
     np.testing.assert_array_equal(box.high, [3.0, 5.0])
     with pytest.raises(NotImplementedError, match="no gymnax equivalent"):
         to_gymnax_space(MultiDiscrete([2, 3]))
-    with pytest.raises(TypeError, match="must be a lerax environment"):
+    with pytest.raises(TypeError, match="must be a lerax AbstractEnvLike"):
         LeraxToGymnaxEnv(gymnax.make("CartPole-v1")[0])

@@ -1,10 +1,10 @@
-"""Background deliveries (`lerax.callback._host`): order, final wait, errors."""
+"""Background deliveries (`lerax._host`): order, final wait, errors."""
 
 import jax
 import numpy as np
 import pytest
 
-from lerax.callback import _host
+from lerax import _host
 
 
 class Recorder:

@@ -1,7 +1,11 @@
-"""Checks shared by the algorithms, policies, wrappers and the evaluation.
+"""Argument checks and number formatting shared by every layer of lerax.
 
 They run in Python before anything is compiled, so a mistake is reported with a
-message that names it instead of surfacing from inside XLA.
+message that names it instead of surfacing from inside XLA. This module is the
+bottom of the package: it imports nothing from lerax (not even inside a
+function), so every subpackage can use it. Checks that need a lerax type live
+beside that type: the environment type guard is `lerax.env.require_env`, the
+env/policy match `lerax.policy.check_env_and_policy`.
 """
 
 from __future__ import annotations
@@ -12,97 +16,6 @@ from typing import Any
 import numpy as np
 
 _MAX_SHOWN = 6  # numbers `plain` shows of a larger array
-
-
-def _module_roots(obj: Any) -> set[str]:
-    """The top-level package names of the classes in `type(obj).__mro__`."""
-    roots = set()
-    for cls in type(obj).__mro__:
-        module = getattr(cls, "__module__", None) or ""
-        roots.add(module.split(".", 1)[0])
-    return roots
-
-
-def _adapter_hint(env: Any) -> str:
-    # Detected by the modules of the classes, so neither gymnax nor gymnasium is
-    # imported here (they are optional).
-    roots = _module_roots(env)
-    if "gymnax" in roots:
-        return (
-            "it looks like a gymnax environment: wrap it with "
-            "lerax.compatibility.gymnax.GymnaxToLeraxEnv(env, params)"
-        )
-    if "gymnasium" in roots or "gym" in roots:
-        return (
-            "it looks like a Gymnasium environment: wrap it with "
-            "lerax.compatibility.gymnasium.GymnasiumToLeraxEnv"
-        )
-    return (
-        "subclass lerax.env.AbstractEnv, or wrap a gymnax environment with "
-        "lerax.compatibility.gymnax.GymnaxToLeraxEnv or a Gymnasium one with "
-        "lerax.compatibility.gymnasium.GymnasiumToLeraxEnv"
-    )
-
-
-def check_env(owner: str, env: Any) -> None:
-    """Raise a `TypeError` unless `env` is a lerax environment or wrapper.
-
-    Every entry point that takes an environment (policy constructors, wrappers,
-    the algorithms' `learn`/`learn_state`, `evaluate_policy`) calls this, so the
-    same mistake gets the same exception everywhere. The message says which
-    adapter to use for a gymnax or a Gymnasium environment.
-
-    Args:
-        owner: The class or function that received `env`, for the message.
-        env: The value passed as the environment.
-
-    Raises:
-        TypeError: If `env` is not an `AbstractEnvLike`.
-    """
-    # Imported here so that this module imports nothing from lerax at load time:
-    # the spaces and environments use `plain` and `check_env` themselves.
-    from lerax.env import AbstractEnvLike
-
-    if not isinstance(env, AbstractEnvLike):
-        raise TypeError(
-            f"{owner}: env must be a lerax AbstractEnvLike (an environment or a "
-            f"wrapper), got {type(env).__name__}; {_adapter_hint(env)}."
-        )
-
-
-def check_env_and_policy(env: Any, policy: Any, *, owner: str = "learn") -> None:
-    """Check that `env` is a lerax environment and `policy` was built for it.
-
-    Args:
-        env: The environment.
-        policy: The policy.
-        owner: The function that received them, for the message.
-
-    Raises:
-        TypeError: If `env` is not an `AbstractEnvLike`.
-        ValueError: If the policy's action or observation space differs from
-            the environment's.
-    """
-    check_env(owner, env)
-    for which in ("observation_space", "action_space"):
-        env_space = getattr(env, which)
-        policy_space = getattr(policy, which, None)
-        if policy_space != env_space:
-            raise ValueError(
-                f"{owner}: policy.{which} is {_describe_space(policy_space)} but "
-                f"env.{which} is {_describe_space(env_space)}: build the policy "
-                "from this env."
-            )
-
-
-def _describe_space(space: Any) -> str:
-    """A space's repr, with the bounds of a `Box` (its repr leaves them out)."""
-    from lerax.space import Box
-
-    if isinstance(space, Box):
-        inner = repr(space)[:-1]
-        return f"{inner}, low={plain(space.low)}, high={plain(space.high)})"
-    return repr(space)
 
 
 def plain(value: Any) -> str:

@@ -283,8 +283,11 @@ def _save_path(path: str | os.PathLike) -> Path:
     return path if path.suffix == SUFFIX else path.with_name(path.name + SUFFIX)
 
 
-def _atomic_write(path: Path, chunks: Sequence[bytes]) -> None:
-    """Write `chunks` to `path` so that `path` is either untouched or complete."""
+def atomic_write(path: Path, chunks: Sequence[bytes]) -> None:
+    """Write `chunks` to `path` so that `path` is either untouched or complete.
+
+    Used by `save_module` and by the ONNX export.
+    """
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     # O_EXCL: never clobber a stranger's file; mode 0o666 lets the umask apply as
     # for an ordinary new file.
@@ -363,7 +366,7 @@ def save_module(module: eqx.Module, path: str | os.PathLike) -> Path:
     prefix = _PREFIX.pack(
         MAGIC, VERSION, _fingerprint_of(class_name, entries), len(header)
     )
-    _atomic_write(path, [prefix, header, data])
+    atomic_write(path, [prefix, header, data])
     return path
 
 

@@ -14,8 +14,7 @@ from jaxtyping import Array, ArrayLike, Float, Key
 
 from lerax.buffer import RolloutBuffer
 from lerax.callback import AbstractCallback, StepContext
-from lerax.env import AbstractEnvLike
-from lerax.env._action_wrappers import clip_to_action_space
+from lerax.env import AbstractEnvLike, clip_to_action_space
 
 from ._base import PolicyType
 from ._on_policy import AbstractOnPolicyAlgorithm

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Key, Scalar
 
-from lerax._checks import check_env_and_policy, check_size, plain
+from lerax._checks import check_size, plain
 from lerax._serialization import structure_entries
 from lerax._sharding import check_mesh, current_mesh, replicate, shard_along, tracing_on
 from lerax.buffer import RolloutBuffer
@@ -37,6 +37,7 @@ from lerax.callback import (
 )
 from lerax.checkpoint import Checkpointer
 from lerax.env import AbstractEnvLike
+from lerax.policy import check_env_and_policy
 
 from ._base import AbstractAlgorithm, PolicyType
 from ._hyperparameter import RANGE_KEY

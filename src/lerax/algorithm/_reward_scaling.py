@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from lerax.policy._normalization import RunningMeanStd
+from lerax.policy import RunningMeanStd
 
 _EPSILON = 1e-8
 

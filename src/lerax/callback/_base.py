@@ -197,9 +197,7 @@ class AbstractCallback(eqx.Module):
         return state
 
 
-def grow_records(
-    records: PyTree, num_iterations: int, fill: float | int | bool
-) -> PyTree:
+def grow_records(records: PyTree, num_iterations: int, fill: Any) -> PyTree:
     """Pad every `(n, ...)` array of `records` to `(num_iterations, ...)` with `fill`.
 
     Args:

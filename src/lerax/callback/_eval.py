@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, Key
 
 from lerax._checks import check_size
+from lerax._host import emit, lookup
 from lerax.env import AbstractEnvLike
 from lerax.evaluation import evaluate_policy
 
@@ -21,7 +22,6 @@ from ._base import (
     ResetContext,
     grow_records,
 )
-from ._host import emit, lookup
 from ._logging import LoggingCallback
 
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Int, Key
 
+from lerax._host import delivery_time, emit, lookup, register, settle
 from lerax._optional import import_extra
 
 from ._base import (
@@ -21,7 +22,6 @@ from ._base import (
     ResetContext,
 )
 from ._episode_statistics import AbstractEpisodeCallback
-from ._host import delivery_time, emit, lookup, register, settle
 from ._recent_episodes import RecentEpisodes
 
 _OPEN_BARS: weakref.WeakSet = weakref.WeakSet()

@@ -30,8 +30,8 @@ import numpy as np
 from jaxtyping import Array, Int, PyTree
 
 from lerax._checks import check_size
+from lerax._host import emit, lookup, register
 from lerax._sharding import replicate
-from lerax.callback._host import emit, lookup, register
 
 _FORMAT = 1
 _MAX_REPORTED = 6
@@ -94,7 +94,7 @@ class _Host:
         self._manager = None
 
     def receive(self, event: str, data: dict[str, Any], num_runs: int) -> None:
-        """Take a state the compiled run hands over (see `lerax.callback._host`).
+        """Take a state the compiled run hands over (see `lerax._host`).
 
         Args:
             event: "save".

@@ -19,7 +19,7 @@ from flax import struct
 from gymnax.environments import spaces as gymnax_spaces
 from gymnax.environments.environment import Environment, EnvParams, EnvState
 
-from lerax.env import AbstractEnvLike
+from lerax.env import AbstractEnvLike, require_env
 from lerax.space import AbstractSpace, Box, Dict, Discrete, Tuple
 
 _NO_LIMIT = 2**31 - 1
@@ -121,11 +121,7 @@ class LeraxToGymnaxEnv(Environment):
             TypeError: If `env` is not a lerax environment.
             NotImplementedError: If a space has no gymnax equivalent.
         """
-        if not isinstance(env, AbstractEnvLike):
-            raise TypeError(
-                "LeraxToGymnaxEnv: env must be a lerax environment (an "
-                f"AbstractEnvLike), got {type(env).__name__}."
-            )
+        require_env("LeraxToGymnaxEnv", env)
         self.env = env
         self._action_space = to_gymnax_space(env.action_space)
         self._observation_space = to_gymnax_space(env.observation_space)

@@ -30,7 +30,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from lerax.env import AbstractEnvLike
+from lerax.env import AbstractEnvLike, require_env
 
 from ._gymnasium_spaces import (
     gymnasium,
@@ -38,14 +38,6 @@ from ._gymnasium_spaces import (
     to_gymnasium_value,
     to_lerax_value,
 )
-
-
-def _check_env(owner: str, env: Any) -> None:
-    if not isinstance(env, AbstractEnvLike):
-        raise TypeError(
-            f"{owner}: env must be a lerax environment (an AbstractEnvLike), got "
-            f"{type(env).__name__}."
-        )
 
 
 @eqx.filter_jit
@@ -96,7 +88,7 @@ class LeraxToGymnasiumEnv(gymnasium.Env):
             TypeError: If `env` is not a lerax environment.
             NotImplementedError: If a space has no Gymnasium equivalent.
         """
-        _check_env("LeraxToGymnasiumEnv", env)
+        require_env("LeraxToGymnasiumEnv", env)
         self.env = env
         self.observation_space = to_gymnasium_space(env.observation_space)
         self.action_space = to_gymnasium_space(env.action_space)
@@ -256,7 +248,7 @@ class LeraxToGymnasiumVectorEnv(VectorEnv):
                 unknown.
             NotImplementedError: If a space has no Gymnasium equivalent.
         """
-        _check_env("LeraxToGymnasiumVectorEnv", env)
+        require_env("LeraxToGymnasiumVectorEnv", env)
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(
                 "LeraxToGymnasiumVectorEnv: num_envs must be a positive int, got "

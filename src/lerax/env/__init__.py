@@ -1,6 +1,10 @@
 """Environments and wrappers: pure, jit- and vmap-friendly Equinox modules."""
 
-from ._action_wrappers import ClipAction as ClipAction, RescaleAction as RescaleAction
+from ._action_wrappers import (
+    ClipAction as ClipAction,
+    RescaleAction as RescaleAction,
+    clip_to_action_space as clip_to_action_space,
+)
 from ._base import (
     AbstractEnv as AbstractEnv,
     AbstractEnvLike as AbstractEnvLike,
@@ -8,6 +12,7 @@ from ._base import (
     AbstractEnvState as AbstractEnvState,
 )
 from ._check import EnvCheckError as EnvCheckError, check_env as check_env
+from ._guard import require_env as require_env
 from ._observation_wrappers import (
     FlattenObservation as FlattenObservation,
     TransformObservation as TransformObservation,
@@ -39,4 +44,6 @@ __all__ = [
     "TransformObservation",
     "TransformReward",
     "check_env",
+    "clip_to_action_space",
+    "require_env",
 ]

@@ -11,7 +11,8 @@ from jaxtyping import Array, ArrayLike, Float
 from lerax.space import Box
 
 from ._base import AbstractEnvLike
-from ._wrapper import AbstractActionWrapper, _check_env
+from ._guard import require_env
+from ._wrapper import AbstractActionWrapper
 
 
 def clip_to_action_space(space: Any, action: Any) -> Any:
@@ -70,7 +71,7 @@ class ClipAction(AbstractActionWrapper[Any, Float[Array, "..."], Any, None]):
             ValueError: If its action space is
                 not a `Box`.
         """
-        _check_env("ClipAction", env)
+        require_env("ClipAction", env)
         inner = _require_box("ClipAction", env)
         self.env = env
         self.action_space = Box(-np.inf, np.inf, shape=inner.shape, dtype=inner.dtype)
@@ -126,7 +127,7 @@ class RescaleAction(AbstractActionWrapper[Any, Float[Array, "..."], Any, None]):
                 a `Box` with finite bounds, `low`/`high` do not match the action
                 shape, or `low >= high` anywhere.
         """
-        _check_env("RescaleAction", env)
+        require_env("RescaleAction", env)
         inner = _require_box("RescaleAction", env)
         if not (np.isfinite(inner.low).all() and np.isfinite(inner.high).all()):
             raise ValueError(

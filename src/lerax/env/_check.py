@@ -16,10 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Key
 
-from lerax._checks import _describe_space, check_env as _check_env_type, plain
-from lerax.space import AbstractSpace, Discrete
+from lerax._checks import plain
+from lerax.space import AbstractSpace, Discrete, describe_space
 
 from ._base import AbstractEnvLike
+from ._guard import require_env
 
 _NUM_STEPS = 8  # random steps of the eager rollout
 _NUM_VMAP = 3  # keys of the vmapped reset and step
@@ -115,7 +116,7 @@ def _check_space_value(
             return True
     if not bool(space.contains(value)):
         problems.append(
-            f"{what} is {plain(value)}, which is outside {_describe_space(space)}; "
+            f"{what} is {plain(value)}, which is outside {describe_space(space)}; "
             "widen the "
             "space's bounds or fix the value."
         )
@@ -202,7 +203,7 @@ def check_env(env: AbstractEnvLike, *, key: Key[Array, ""] | None = None) -> Non
         EnvCheckError: If any problem is found; it is a `ValueError` whose message
             lists every problem, and whose `problems` attribute holds them.
     """
-    _check_env_type("check_env", env)
+    require_env("check_env", env)
     key = jax.random.key(0) if key is None else key
     name = str(getattr(env, "name", type(env).__name__))
     problems: list[str] = []

@@ -21,7 +21,8 @@ from lerax.space import (
 )
 
 from ._base import AbstractEnvLike
-from ._wrapper import AbstractObservationWrapper, _check_env, _example
+from ._guard import require_env
+from ._wrapper import AbstractObservationWrapper, _example
 
 
 def _flat_bounds(space: AbstractSpace) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +64,7 @@ class FlattenObservation(AbstractObservationWrapper[Any, Any, Float[Array, " n"]
         Raises:
             TypeError: If `env` is not environment-like.
         """
-        _check_env("FlattenObservation", env)
+        require_env("FlattenObservation", env)
         low, high = _flat_bounds(env.observation_space)
         self.env = env
         self.observation_space = Box(low, high, dtype=jnp.float32)
@@ -120,7 +121,7 @@ class TransformObservation(AbstractObservationWrapper[Any, Any, Any, Any]):
                 output structure and shapes, or it is omitted while `fn` returns
                 something other than one floating array.
         """
-        _check_env("TransformObservation", env)
+        require_env("TransformObservation", env)
         if not callable(fn):
             raise ValueError(
                 f"TransformObservation: fn must be callable, got {type(fn).__name__}."

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._base import AbstractEnvLike
-from ._wrapper import AbstractRewardWrapper, _check_env
+from ._guard import require_env
+from ._wrapper import AbstractRewardWrapper
 
 
 class TransformReward(AbstractRewardWrapper[Any, Any, Any, Any]):
@@ -40,7 +41,7 @@ class TransformReward(AbstractRewardWrapper[Any, Any, Any, Any]):
             ValueError: If `fn` is not callable, or
                 `fn` does not return a scalar for a scalar float reward.
         """
-        _check_env("TransformReward", env)
+        require_env("TransformReward", env)
         if not callable(fn):
             raise ValueError(
                 f"TransformReward: fn must be callable, got {type(fn).__name__}."

@@ -13,7 +13,8 @@ from lerax._checks import plain
 from lerax.space import AbstractSpace
 
 from ._base import AbstractEnvLike, AbstractEnvLikeState, StateType
-from ._wrapper import AbstractWrapper, _check_env
+from ._guard import require_env
+from ._wrapper import AbstractWrapper
 
 
 class TimeLimitState(AbstractEnvLikeState, Generic[StateType]):
@@ -56,7 +57,7 @@ class TimeLimit(AbstractWrapper[TimeLimitState, Any, Any, Any]):
             ValueError: If `max_episode_steps` is
                 not a positive integer.
         """
-        _check_env("TimeLimit", env)
+        require_env("TimeLimit", env)
         try:
             if isinstance(max_episode_steps, bool):
                 raise TypeError

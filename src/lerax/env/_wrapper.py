@@ -7,7 +7,6 @@ import jax
 from equinox import AbstractVar
 from jaxtyping import Array, Bool, Float, Key
 
-from lerax._checks import check_env
 from lerax.space import AbstractSpace
 
 from ._base import AbstractEnvLike, ActType, MaskType, ObsType, StateType
@@ -175,11 +174,6 @@ class AbstractRewardWrapper(
         self, state: Any, action: Any, next_state: Any, *, key: Key[Array, ""]
     ) -> Float[Array, ""]:
         return self.convert_reward(self.env.reward(state, action, next_state, key=key))
-
-
-def _check_env(owner: str, env: Any) -> None:
-    """Raise a `TypeError` naming `owner` unless `env` is environment-like."""
-    check_env(owner, env)
 
 
 def _example(space: Any) -> Any:

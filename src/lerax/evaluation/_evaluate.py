@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key, PyTree
 
-from lerax._checks import check_env_and_policy, check_size
-from lerax.env import AbstractEnvLike
-from lerax.env._action_wrappers import clip_to_action_space
+from lerax._checks import check_size
+from lerax.env import AbstractEnvLike, clip_to_action_space
+from lerax.policy import check_env_and_policy
 
 
 class EvaluationResult(eqx.Module):

@@ -30,7 +30,7 @@ from jax.extend.core import jaxpr_as_fun
 from jaxtyping import Array, Key
 
 from lerax._optional import import_extra
-from lerax._serialization import _atomic_write
+from lerax._serialization import atomic_write
 from lerax.policy import AbstractActorCriticPolicy, AbstractPolicy
 
 _NOISY_LOGGERS = ("jax2onnx.plugins.plugin_system", "onnx_ir.serde")
@@ -188,5 +188,5 @@ def export_onnx(
             f"export_onnx: jax2onnx cannot convert {type(policy).__name__}: {err}"
         ) from err
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, [model.SerializeToString()])
+    atomic_write(path, [model.SerializeToString()])
     return path

@@ -12,6 +12,7 @@ from ._base import (
     NullPolicyState as NullPolicyState,
 )
 from ._cnn import CNNActorCriticPolicy as CNNActorCriticPolicy
+from ._guard import check_env_and_policy as check_env_and_policy
 from ._mlp import MLPActorCriticPolicy as MLPActorCriticPolicy
 from ._normalization import RunningMeanStd as RunningMeanStd
 from ._recurrent import (
@@ -33,4 +34,5 @@ __all__ = [
     "NullPolicyState",
     "RecurrentPolicyState",
     "RunningMeanStd",
+    "check_env_and_policy",
 ]

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Key
 
-from lerax._checks import check_env, plain
+from lerax._checks import plain
 from lerax.distribution import AbstractDistribution
-from lerax.env import AbstractEnvLike
+from lerax.env import AbstractEnvLike, require_env
 from lerax.space import AbstractSpace, Box
 
 from ._base import AbstractActorCriticPolicy, NullPolicyState
@@ -286,7 +286,7 @@ class CNNActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
                     f"{_OWNER}: pass either env or observation_space and "
                     "action_space, not both."
                 )
-            check_env(_OWNER, env)
+            require_env(_OWNER, env)
             observation_space = env.observation_space
             action_space = env.action_space
         for arg, space in (

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Key
 
-from lerax._checks import check_env, plain
+from lerax._checks import plain
 from lerax.distribution import (
     AbstractDistribution,
     Bernoulli,
@@ -19,7 +19,7 @@ from lerax.distribution import (
     DiagGaussian,
     MultiCategorical,
 )
-from lerax.env import AbstractEnvLike
+from lerax.env import AbstractEnvLike, require_env
 from lerax.space import AbstractSpace, Box, Discrete, MultiBinary, MultiDiscrete
 
 from ._base import AbstractActorCriticPolicy, NullPolicyState
@@ -337,7 +337,7 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
                     "MLPActorCriticPolicy: pass either env or observation_space "
                     "and action_space, not both."
                 )
-            check_env("MLPActorCriticPolicy", env)
+            require_env("MLPActorCriticPolicy", env)
             observation_space = env.observation_space
             action_space = env.action_space
         for arg, space in (

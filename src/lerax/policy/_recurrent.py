@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Key
 
-from lerax._checks import check_env, plain
+from lerax._checks import plain
 from lerax.distribution import AbstractDistribution
-from lerax.env import AbstractEnvLike
+from lerax.env import AbstractEnvLike, require_env
 from lerax.space import AbstractSpace, Box
 
 from ._base import AbstractActorCriticPolicy, AbstractPolicyState
@@ -47,7 +47,7 @@ def _spaces(owner, env, observation_space, action_space):
                 f"{owner}: pass either env or observation_space and action_space, "
                 "not both."
             )
-        check_env(owner, env)
+        require_env(owner, env)
         observation_space, action_space = env.observation_space, env.action_space
     for arg, space in (
         ("observation_space", observation_space),

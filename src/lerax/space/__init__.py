@@ -3,6 +3,7 @@
 from ._base import AbstractSpace as AbstractSpace
 from ._box import Box as Box
 from ._composite import Dict as Dict, Tuple as Tuple
+from ._describe import describe_space as describe_space
 from ._discrete import Discrete as Discrete
 from ._multi_binary import MultiBinary as MultiBinary
 from ._multi_discrete import MultiDiscrete as MultiDiscrete
@@ -15,4 +16,5 @@ __all__ = [
     "MultiBinary",
     "MultiDiscrete",
     "Tuple",
+    "describe_space",
 ]
