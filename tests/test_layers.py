@@ -32,7 +32,15 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Lowest first. A node may import nodes of strictly lower layers only.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # Root infrastructure: imports nothing from lerax.
-    ("lerax._checks", "lerax._optional", "lerax._serialization", "lerax._sharding"),
+    (
+        "lerax._checks",
+        "lerax._key",
+        "lerax._keywords",
+        "lerax._optional",
+        "lerax._repr",
+        "lerax._serialization",
+        "lerax._sharding",
+    ),
     # Host delivery from compiled runs (uses the mesh of `_sharding`).
     ("lerax._host",),
     ("lerax.space", "lerax.distribution"),
