@@ -1,11 +1,14 @@
-"""Abstract policies and policy states."""
+"""Abstract policies and policy states.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Equinox only recognises
+`eqx.AbstractVar` / `eqx.AbstractClassVar` as real annotations, and a stringified
+one would silently become a dataclass field of the abstract class.
+"""
 
 import os
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import equinox as eqx
 import jax
@@ -146,7 +149,12 @@ class AbstractActorCriticPolicy(AbstractPolicy[StateType, ActType, ObsType, Mask
         name: The name of the policy (a class variable).
         action_space: The action space of the policy.
         observation_space: The observation space of the policy.
+        is_recurrent: Whether the policy carries a memory that the training loop
+            must replay over whole sequences (a class variable; `False` here,
+            `True` for `AbstractRecurrentActorCriticPolicy`).
     """
+
+    is_recurrent: ClassVar[bool] = False
 
     @abstractmethod
     def action_and_value(

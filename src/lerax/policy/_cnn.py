@@ -1,7 +1,5 @@
 """An actor-critic policy for image observations: a convolutional trunk."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -11,51 +9,23 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Key
 
-from lerax._checks import plain
-from lerax.distribution import AbstractDistribution
-from lerax.env import AbstractEnvLike, require_env
+from lerax.env import AbstractEnvLike
 from lerax.space import AbstractSpace, Box
 
-from ._base import AbstractActorCriticPolicy, NullPolicyState
-from ._mlp import (
-    _SUPPORTED_ACTIONS,
-    _actor_output_size,
-    _linear_stack,
-    _orthogonal,
-    action_distribution,
+from ._feedforward import AbstractFeedForwardActorCriticPolicy
+from ._heads import (
+    actor_output_size,
+    check_activation,
+    free_log_std,
+    linear_stack,
+    orthogonal,
+    orthogonal_gains,
+    positive_ints,
+    resolve_spaces,
 )
 from ._network import MLP
 
 _OWNER = "CNNActorCriticPolicy"
-
-
-def _positive_ints(name: str, value: Any, count: int | None) -> tuple[int, ...]:
-    """`value` as a tuple of positive ints (an int repeats `count` times)."""
-    if count is not None and isinstance(value, (int, np.integer)):
-        value = (value,) * count
-    try:
-        sizes = tuple(value)
-    except TypeError:
-        raise ValueError(
-            f"{_OWNER}: {name} must be a positive integer or a sequence of them, "
-            f"got {plain(value)}."
-        ) from None
-    for size in sizes:
-        if (
-            isinstance(size, bool)
-            or not isinstance(size, (int, np.integer))
-            or size < 1
-        ):
-            raise ValueError(
-                f"{_OWNER}: {name} must hold positive integers, got an entry "
-                f"{plain(size)}."
-            )
-    if count is not None and len(sizes) != count:
-        raise ValueError(
-            f"{_OWNER}: {name} has {len(sizes)} entries but channels has {count}; "
-            "give one per convolution (or a single integer)."
-        )
-    return tuple(int(size) for size in sizes)
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: str) -> int:
@@ -128,21 +98,21 @@ def _build(
         )
     )
     head_in = hidden_sizes[-1] if hidden_sizes else flat_size
-    dense = _linear_stack((flat_size, *hidden_sizes), key=dense_key)
-    actor = _linear_stack((head_in, *actor_hidden_sizes, out_size), key=actor_key)
-    critic = _linear_stack((head_in, *critic_hidden_sizes, "scalar"), key=critic_key)
+    dense = linear_stack((flat_size, *hidden_sizes), key=dense_key)
+    actor = linear_stack((head_in, *actor_hidden_sizes, out_size), key=actor_key)
+    critic = linear_stack((head_in, *critic_hidden_sizes, "scalar"), key=critic_key)
     if gains is not None:
         hidden_gain, actor_gain, critic_gain = gains
         k1, k2, k3, k4 = jax.random.split(init_key, 4)
         convs = _orthogonal_convs(convs, gain=hidden_gain, key=k1)
         if dense:
-            dense = _orthogonal(
+            dense = orthogonal(
                 dense, hidden_gain=hidden_gain, final_gain=hidden_gain, key=k2
             )
-        actor = _orthogonal(
+        actor = orthogonal(
             actor, hidden_gain=hidden_gain, final_gain=actor_gain, key=k3
         )
-        critic = _orthogonal(
+        critic = orthogonal(
             critic, hidden_gain=hidden_gain, final_gain=critic_gain, key=k4
         )
     return (
@@ -153,7 +123,7 @@ def _build(
     )
 
 
-class CNNActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, Any]):
+class CNNActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
     """A shared convolutional trunk feeding an actor head and a critic head.
 
     For image observations such as gymnax's MinAtar environments (`Box` of shape
@@ -200,8 +170,10 @@ class CNNActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
 
     name: ClassVar[str] = "CNNActorCriticPolicy"
 
-    observation_space: AbstractSpace
+    # `action_space` comes first: saved files (and their fingerprints) follow
+    # this field order.
     action_space: AbstractSpace
+    observation_space: AbstractSpace
     convs: tuple[eqx.nn.Conv2d, ...]
     dense: MLP | None
     actor: MLP
@@ -280,75 +252,35 @@ class CNNActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
                 gain or `activation` is invalid; or if the convolutions shrink
                 the image below 1x1 (the message gives the sizes).
         """
-        if env is not None:
-            if observation_space is not None or action_space is not None:
-                raise ValueError(
-                    f"{_OWNER}: pass either env or observation_space and "
-                    "action_space, not both."
-                )
-            require_env(_OWNER, env)
-            observation_space = env.observation_space
-            action_space = env.action_space
-        for arg, space in (
-            ("observation_space", observation_space),
-            ("action_space", action_space),
-        ):
-            if space is None:
-                raise ValueError(
-                    f"{_OWNER}: {arg} is missing; pass env or both spaces."
-                )
-            if not isinstance(space, AbstractSpace):
-                raise ValueError(
-                    f"{_OWNER}: {arg} must be a lerax space, got "
-                    f"{type(space).__name__}."
-                )
+        observation_space, action_space = resolve_spaces(
+            _OWNER, env, observation_space, action_space
+        )
         if not isinstance(observation_space, Box) or len(
             observation_space.shape
-        ) not in (
-            2,
-            3,
-        ):
+        ) not in (2, 3):
             raise ValueError(
                 f"{_OWNER}: the observation space must be a Box of 2 or 3 "
                 f"dimensions (an image), got {observation_space!r}."
             )
-        if not isinstance(action_space, _SUPPORTED_ACTIONS):
-            raise ValueError(
-                f"{_OWNER} does not support the action space {action_space!r}; "
-                "supported: " + ", ".join(c.__name__ for c in _SUPPORTED_ACTIONS) + "."
-            )
-        out_size = _actor_output_size(action_space)
-        channels = _positive_ints("channels", channels, None)
+        out_size = actor_output_size(_OWNER, action_space)
+        channels = positive_ints(_OWNER, "channels", channels)
         if not channels:
             raise ValueError(f"{_OWNER}: channels must name at least one convolution.")
-        kernel_sizes = _positive_ints("kernel_sizes", kernel_sizes, len(channels))
-        strides = _positive_ints("strides", strides, len(channels))
-        hidden_sizes = _positive_ints("hidden_sizes", hidden_sizes, None)
-        actor_sizes = _positive_ints("actor_hidden_sizes", actor_hidden_sizes, None)
-        critic_sizes = _positive_ints("critic_hidden_sizes", critic_hidden_sizes, None)
+        kernel_sizes = positive_ints(
+            _OWNER, "kernel_sizes", kernel_sizes, count=len(channels)
+        )
+        strides = positive_ints(_OWNER, "strides", strides, count=len(channels))
+        hidden_sizes = positive_ints(_OWNER, "hidden_sizes", hidden_sizes)
+        actor_sizes = positive_ints(_OWNER, "actor_hidden_sizes", actor_hidden_sizes)
+        critic_sizes = positive_ints(_OWNER, "critic_hidden_sizes", critic_hidden_sizes)
         if padding not in ("VALID", "SAME"):
             raise ValueError(
                 f"{_OWNER}: padding must be 'VALID' or 'SAME', got {padding!r}."
             )
-        if not callable(activation):
-            raise ValueError(
-                f"{_OWNER}: activation must be callable, got {activation!r}."
-            )
-        try:
-            hash(activation)
-        except TypeError as err:
-            raise ValueError(
-                f"{_OWNER}: activation must be hashable (it is a static field)."
-            ) from err
-        for gain_name, gain in (
-            ("hidden_gain", hidden_gain),
-            ("actor_gain", actor_gain),
-            ("critic_gain", critic_gain),
-        ):
-            if not float(gain) > 0:
-                raise ValueError(
-                    f"{_OWNER}: {gain_name} must be > 0, got {plain(gain)}."
-                )
+        check_activation(_OWNER, activation)
+        gains = orthogonal_gains(
+            _OWNER, ortho_init, hidden_gain, actor_gain, critic_gain
+        )
 
         channels_last = bool(channels_last)
         shape = tuple(int(n) for n in observation_space.shape)
@@ -370,11 +302,6 @@ class CNNActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
             height, width = new_h, new_w
         flat_size = height * width * channels[-1]
 
-        gains = (
-            (float(hidden_gain), float(actor_gain), float(critic_gain))
-            if ortho_init
-            else None
-        )
         convs, dense, actor, critic = _build(
             in_channels,
             flat_size,
@@ -396,11 +323,7 @@ class CNNActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
         self.dense = dense
         self.actor = actor
         self.critic = critic
-        self.log_std = (
-            jnp.full(action_space.shape, log_std_init, jnp.float32)
-            if isinstance(action_space, Box)
-            else None
-        )
+        self.log_std = free_log_std(action_space, log_std_init)
         self.channels = channels
         self.kernel_sizes = kernel_sizes
         self.strides = strides
@@ -436,131 +359,3 @@ class CNNActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
         if self.dense is not None:
             x = self.dense.activation(self.dense(x))
         return x
-
-    def _distribution(
-        self, features: Float[Array, " features"], action_mask: Any
-    ) -> AbstractDistribution:
-        return action_distribution(
-            self.name,
-            self.action_space,
-            self.actor(features),
-            self.log_std,
-            False,
-            action_mask,
-        )
-
-    def _cast_action(self, action: Array) -> Array:
-        return action.astype(self.action_space.dtype)
-
-    def __call__(
-        self,
-        state: NullPolicyState,
-        observation: Any,
-        *,
-        key: Key[Array, ""] | None = None,
-        action_mask: Any = None,
-    ) -> tuple[NullPolicyState, Any]:
-        """Pick an action: sampled with `key`, the distribution's mode without.
-
-        Args:
-            state: The policy state (returned unchanged).
-            observation: One observation from `observation_space`.
-            key: A JAX PRNG key, or `None` for the deterministic (mode) action.
-            action_mask: An optional mask of the kind `action_space` takes.
-
-        Returns:
-            `(state, action)`.
-
-        Raises:
-            ValueError: At trace time, if the observation or mask is malformed,
-                or a mask is given for `Box` actions.
-        """
-        dist = self._distribution(self.features(observation), action_mask)
-        action = dist.mode() if key is None else dist.sample(key=key)
-        return state, self._cast_action(action)
-
-    def reset(self, *, key: Key[Array, ""]) -> NullPolicyState:
-        """Return the (trivial) initial state.
-
-        Args:
-            key: Unused; the policy is stateless.
-
-        Returns:
-            `NullPolicyState()`.
-        """
-        del key
-        return NullPolicyState()
-
-    def action_and_value(
-        self,
-        state: NullPolicyState,
-        observation: Any,
-        *,
-        key: Key[Array, ""],
-        action_mask: Any = None,
-    ) -> tuple[NullPolicyState, Any, Float[Array, ""], Float[Array, ""]]:
-        """Sample an action and compute its log-probability and the value.
-
-        The trunk runs once for both heads.
-
-        Args:
-            state: The policy state (returned unchanged).
-            observation: One observation from `observation_space`.
-            key: A JAX PRNG key.
-            action_mask: An optional mask of the kind `action_space` takes.
-
-        Returns:
-            `(state, action, value, log_prob)`; `value` and `log_prob` are scalars.
-
-        Raises:
-            ValueError: At trace time, if the observation or mask is malformed.
-        """
-        features = self.features(observation)
-        dist = self._distribution(features, action_mask)
-        action, log_prob = dist.sample_and_log_prob(key=key)
-        return state, self._cast_action(action), self.critic(features), log_prob
-
-    def evaluate_action(
-        self,
-        state: NullPolicyState,
-        observation: Any,
-        action: Any,
-        *,
-        action_mask: Any = None,
-    ) -> tuple[NullPolicyState, Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
-        """Value, log-probability and entropy for an action already taken.
-
-        Args:
-            state: The policy state (returned unchanged).
-            observation: One observation from `observation_space`.
-            action: An action from `action_space`.
-            action_mask: The mask in force when the action was taken, if any.
-
-        Returns:
-            `(state, value, log_prob, entropy)`, all scalars but the state.
-
-        Raises:
-            ValueError: At trace time, if the observation, action or mask is
-                malformed.
-        """
-        self.action_space.validate(action, name=f"{self.name}: action")
-        features = self.features(observation)
-        dist = self._distribution(features, action_mask)
-        return state, self.critic(features), dist.log_prob(action), dist.entropy()
-
-    def value(
-        self, state: NullPolicyState, observation: Any
-    ) -> tuple[NullPolicyState, Float[Array, ""]]:
-        """The critic's value of an observation.
-
-        Args:
-            state: The policy state (returned unchanged).
-            observation: One observation from `observation_space`.
-
-        Returns:
-            `(state, value)` with a scalar value.
-
-        Raises:
-            ValueError: At trace time, if the observation is malformed.
-        """
-        return state, self.critic(self.features(observation))

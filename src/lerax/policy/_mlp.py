@@ -1,7 +1,5 @@
 """An actor-critic policy made of two multilayer perceptrons."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -11,111 +9,26 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Key
 
-from lerax._checks import plain
-from lerax.distribution import (
-    AbstractDistribution,
-    Bernoulli,
-    Categorical,
-    DiagGaussian,
-    MultiCategorical,
-)
-from lerax.env import AbstractEnvLike, require_env
-from lerax.space import AbstractSpace, Box, Discrete, MultiBinary, MultiDiscrete
+from lerax._checks import check_size, plain
+from lerax.env import AbstractEnvLike
+from lerax.space import AbstractSpace, Box
 
-from ._base import AbstractActorCriticPolicy, NullPolicyState
+from ._base import NullPolicyState
+from ._feedforward import AbstractFeedForwardActorCriticPolicy
+from ._heads import (
+    actor_output_size,
+    check_activation,
+    free_log_std,
+    linear_stack,
+    orthogonal,
+    orthogonal_gains,
+    positive_ints,
+    resolve_spaces,
+)
 from ._network import MLP
 from ._normalization import RunningMeanStd
 
-_SUPPORTED_ACTIONS = (Discrete, MultiDiscrete, MultiBinary, Box)
-
-
-def _actor_output_size(space: AbstractSpace) -> int:
-    if isinstance(space, (Discrete, MultiDiscrete, MultiBinary, Box)):
-        # Discrete / MultiDiscrete: one logit per choice; MultiBinary: one logit
-        # per entry; Box: one mean per coordinate.
-        return space.flat_size
-    raise ValueError(
-        f"MLPActorCriticPolicy does not support the action space {space!r}; "
-        "supported: " + ", ".join(c.__name__ for c in _SUPPORTED_ACTIONS) + "."
-    )
-
-
-def _orthogonal(
-    layers: tuple[eqx.nn.Linear, ...],
-    *,
-    hidden_gain: float,
-    final_gain: float,
-    key: Key[Array, ""],
-) -> tuple[eqx.nn.Linear, ...]:
-    """Orthogonal weights with the given gains and zero biases, layer by layer."""
-    keys = jax.random.split(key, len(layers))
-    out = []
-    for i, (layer, k) in enumerate(zip(layers, keys, strict=True)):
-        gain = final_gain if i == len(layers) - 1 else hidden_gain
-        init = jax.nn.initializers.orthogonal(scale=gain)
-        weight = init(k, layer.weight.shape, layer.weight.dtype)
-        out.append(
-            eqx.tree_at(
-                lambda lin: (lin.weight, lin.bias),
-                layer,
-                (weight, jnp.zeros_like(layer.bias)),
-            )
-        )
-    return tuple(out)
-
-
-def action_distribution(
-    owner: str,
-    space: AbstractSpace,
-    out: Float[Array, " out_size"],
-    log_std: Float[Array, "*action_shape"] | None,
-    state_dependent_std: bool,
-    action_mask: Any,
-) -> AbstractDistribution:
-    """The action distribution an actor's output parameterises.
-
-    Args:
-        owner: The policy's name, for messages.
-        space: The action space.
-        out: The actor's output.
-        log_std: The free log-std (`Box`, state-independent), else `None`.
-        state_dependent_std: Whether `out` holds the means then the log-stds.
-        action_mask: The action mask, if any.
-
-    Returns:
-        The distribution.
-
-    Raises:
-        ValueError: If a mask is given for `Box` actions, or the space is not
-            supported.
-    """
-    if isinstance(space, Discrete):
-        return Categorical(out, mask=action_mask)
-    if isinstance(space, MultiDiscrete):
-        return MultiCategorical(out, space.nvec, mask=action_mask)
-    if isinstance(space, MultiBinary):
-        return Bernoulli(out, mask=action_mask)
-    if isinstance(space, Box):
-        if action_mask is not None:
-            raise ValueError(f"{owner}: Box action spaces take no action_mask.")
-        if state_dependent_std:
-            mean, log_std = jnp.split(out, 2)
-            log_std = jnp.clip(log_std, -20.0, 2.0)
-            return DiagGaussian(mean.reshape(space.shape), log_std.reshape(space.shape))
-        return DiagGaussian(out.reshape(space.shape), log_std)
-    raise ValueError(f"{owner}: unsupported action space {space!r}.")
-
-
-def _linear_stack(
-    sizes: tuple[int | str, ...], *, key: Key[Array, ""]
-) -> tuple[eqx.nn.Linear, ...]:
-    # The keys are split as `eqx.nn.MLP` splits them, so uniform widths give
-    # exactly the layers `eqx.nn.MLP(in, out, width, depth, key=key)` would.
-    keys = jax.random.split(key, len(sizes) - 1)
-    return tuple(
-        eqx.nn.Linear(a, b, key=k)
-        for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
-    )
+_OWNER = "MLPActorCriticPolicy"
 
 
 @eqx.filter_jit
@@ -134,22 +47,22 @@ def _build_networks(
     actor_key, critic_key, actor_init_key, critic_init_key = jax.random.split(key, 4)
     trunk_key, trunk_init_key = jax.random.split(jax.random.fold_in(key, 1))
     head_in = shared_hidden[-1] if shared_hidden else in_size
-    trunk = _linear_stack((in_size, *shared_hidden), key=trunk_key)
-    actor = _linear_stack((head_in, *actor_hidden, out_size), key=actor_key)
-    critic = _linear_stack((head_in, *critic_hidden, "scalar"), key=critic_key)
+    trunk = linear_stack((in_size, *shared_hidden), key=trunk_key)
+    actor = linear_stack((head_in, *actor_hidden, out_size), key=actor_key)
+    critic = linear_stack((head_in, *critic_hidden, "scalar"), key=critic_key)
     if gains is not None:
         hidden_gain, actor_gain, critic_gain = gains
         if trunk:
-            trunk = _orthogonal(
+            trunk = orthogonal(
                 trunk,
                 hidden_gain=hidden_gain,
                 final_gain=hidden_gain,
                 key=trunk_init_key,
             )
-        actor = _orthogonal(
+        actor = orthogonal(
             actor, hidden_gain=hidden_gain, final_gain=actor_gain, key=actor_init_key
         )
-        critic = _orthogonal(
+        critic = orthogonal(
             critic,
             hidden_gain=hidden_gain,
             final_gain=critic_gain,
@@ -163,30 +76,11 @@ def _build_networks(
     )
 
 
-def _check_sizes(name: str, sizes) -> tuple[int, ...] | None:
-    if sizes is None:
-        return None
-    try:
-        sizes = tuple(sizes)
-    except TypeError:
-        raise ValueError(
-            f"MLPActorCriticPolicy: {name} must be a sequence of positive integers, "
-            f"got {plain(sizes)}."
-        ) from None
-    for size in sizes:
-        if (
-            isinstance(size, bool)
-            or not isinstance(size, (int, np.integer))
-            or size < 1
-        ):
-            raise ValueError(
-                f"MLPActorCriticPolicy: {name} must be a sequence of positive "
-                f"integers, got an entry {plain(size)}."
-            )
-    return tuple(int(size) for size in sizes)
+def _optional_sizes(name: str, sizes: Sequence[int] | None) -> tuple[int, ...] | None:
+    return None if sizes is None else positive_ints(_OWNER, name, sizes)
 
 
-class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, Any]):
+class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
     """Separate actor and critic MLPs on the flattened observation.
 
     The observation is flattened with `observation_space.flatten` (one-hot for
@@ -242,8 +136,10 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
 
     name: ClassVar[str] = "MLPActorCriticPolicy"
 
-    observation_space: AbstractSpace
+    # `action_space` comes first: saved files (and their fingerprints) follow
+    # this field order.
     action_space: AbstractSpace
+    observation_space: AbstractSpace
     actor: MLP
     critic: MLP
     log_std: Float[Array, "*action_shape"] | None
@@ -331,86 +227,36 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
                 list, a gain or `activation` is invalid; or if
                 `state_dependent_std` is asked for non-`Box` actions.
         """
-        if env is not None:
-            if observation_space is not None or action_space is not None:
-                raise ValueError(
-                    "MLPActorCriticPolicy: pass either env or observation_space "
-                    "and action_space, not both."
-                )
-            require_env("MLPActorCriticPolicy", env)
-            observation_space = env.observation_space
-            action_space = env.action_space
-        for arg, space in (
-            ("observation_space", observation_space),
-            ("action_space", action_space),
-        ):
-            if space is None:
-                raise ValueError(
-                    f"MLPActorCriticPolicy: {arg} is missing; pass env or both spaces."
-                )
-            if not isinstance(space, AbstractSpace):
-                raise ValueError(
-                    f"MLPActorCriticPolicy: {arg} must be a lerax space, got "
-                    f"{type(space).__name__}."
-                )
-        if (
-            isinstance(width_size, bool)
-            or not isinstance(width_size, (int, np.integer))
-            or width_size < 1
-        ):
-            raise ValueError(
-                f"MLPActorCriticPolicy: width_size must be a positive integer, got "
-                f"{plain(width_size)}."
-            )
+        observation_space, action_space = resolve_spaces(
+            _OWNER, env, observation_space, action_space
+        )
+        check_size(_OWNER, "width_size", width_size)
         if (
             isinstance(depth, bool)
             or not isinstance(depth, (int, np.integer))
             or depth < 0
         ):
             raise ValueError(
-                f"MLPActorCriticPolicy: depth must be a non-negative integer, got "
-                f"{plain(depth)}."
+                f"{_OWNER}: depth must be a non-negative integer, got {plain(depth)}."
             )
-        if not callable(activation):
-            raise ValueError(
-                f"MLPActorCriticPolicy: activation must be callable, got "
-                f"{activation!r}."
-            )
-        try:
-            hash(activation)
-        except TypeError as err:
-            raise ValueError(
-                "MLPActorCriticPolicy: activation must be hashable (it is a static "
-                "field)."
-            ) from err
-        out_size = _actor_output_size(action_space)
+        check_activation(_OWNER, activation)
+        out_size = actor_output_size(_OWNER, action_space)
         state_dependent_std = bool(state_dependent_std)
         if state_dependent_std:
             if not isinstance(action_space, Box):
                 raise ValueError(
-                    "MLPActorCriticPolicy: state_dependent_std needs Box actions, "
-                    f"got {type(action_space).__name__}."
+                    f"{_OWNER}: state_dependent_std needs Box actions, got "
+                    f"{type(action_space).__name__}."
                 )
             out_size = 2 * out_size
-        shared = _check_sizes("shared_hidden_sizes", shared_hidden_sizes) or ()
+        shared = _optional_sizes("shared_hidden_sizes", shared_hidden_sizes) or ()
         default = () if shared else (int(width_size),) * int(depth)
-        actor_sizes = _check_sizes("actor_hidden_sizes", actor_hidden_sizes)
-        critic_sizes = _check_sizes("critic_hidden_sizes", critic_hidden_sizes)
+        actor_sizes = _optional_sizes("actor_hidden_sizes", actor_hidden_sizes)
+        critic_sizes = _optional_sizes("critic_hidden_sizes", critic_hidden_sizes)
         actor_sizes = default if actor_sizes is None else actor_sizes
         critic_sizes = default if critic_sizes is None else critic_sizes
-        for gain_name, gain in (
-            ("hidden_gain", hidden_gain),
-            ("actor_gain", actor_gain),
-            ("critic_gain", critic_gain),
-        ):
-            if not float(gain) > 0:
-                raise ValueError(
-                    f"MLPActorCriticPolicy: {gain_name} must be > 0, got {plain(gain)}."
-                )
-        gains = (
-            (float(hidden_gain), float(actor_gain), float(critic_gain))
-            if ortho_init
-            else None
+        gains = orthogonal_gains(
+            _OWNER, ortho_init, hidden_gain, actor_gain, critic_gain
         )
 
         trunk, actor, critic = _build_networks(
@@ -438,10 +284,9 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
         self.critic_hidden_sizes = critic_sizes
         self.shared_hidden_sizes = shared
         self.state_dependent_std = state_dependent_std
-        if isinstance(action_space, Box) and not state_dependent_std:
-            self.log_std = jnp.full(action_space.shape, log_std_init, jnp.float32)
-        else:
-            self.log_std = None
+        self.log_std = (
+            None if state_dependent_std else free_log_std(action_space, log_std_init)
+        )
         self.width_size = int(width_size)
         self.depth = int(depth)
         self.activation = activation
@@ -451,16 +296,36 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
             else None
         )
 
-    def _features(self, observation: Any) -> Float[Array, " obs_size"]:
+    def _flat(self, observation: Any) -> Float[Array, " obs_size"]:
+        """The validated, flattened and (if asked for) normalized observation."""
         self.observation_space.validate(observation, name=f"{self.name}: observation")
         flat = self.observation_space.flatten(observation)
         if self.observation_normalizer is not None:
             flat = self.observation_normalizer.normalize(flat)
+        return flat
+
+    def features(self, observation: Any) -> Float[Array, " features"]:
+        """What both towers read: the flat observation, through the trunk if any.
+
+        Args:
+            observation: One observation from `observation_space`.
+
+        Returns:
+            The flattened (and, with `normalize_observations`, normalized)
+            observation, or the trunk's activated output when
+            `shared_hidden_sizes` is given.
+
+        Raises:
+            ValueError: At trace time, if the observation is malformed.
+        """
+        flat = self._flat(observation)
         if self.trunk is not None:
             flat = self.trunk.activation(self.trunk(flat))
         return flat
 
-    def update_observation_statistics(self, observations: Any) -> MLPActorCriticPolicy:
+    def update_observation_statistics(
+        self, observations: Any
+    ) -> "MLPActorCriticPolicy":
         """Merge a batch of observations into the running statistics.
 
         Args:
@@ -478,119 +343,6 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
             self,
             self.observation_normalizer.update(flat),
         )
-
-    def _distribution(
-        self, features: Float[Array, " obs_size"], action_mask: Any
-    ) -> AbstractDistribution:
-        return action_distribution(
-            self.name,
-            self.action_space,
-            self.actor(features),
-            self.log_std,
-            self.state_dependent_std,
-            action_mask,
-        )
-
-    def _cast_action(self, action: Array) -> Array:
-        return action.astype(self.action_space.dtype)
-
-    def __call__(
-        self,
-        state: NullPolicyState,
-        observation: Any,
-        *,
-        key: Key[Array, ""] | None = None,
-        action_mask: Any = None,
-    ) -> tuple[NullPolicyState, Any]:
-        """Pick an action: sampled with `key`, the distribution's mode without.
-
-        Args:
-            state: The policy state (returned unchanged).
-            observation: One observation from `observation_space`.
-            key: A JAX PRNG key, or `None` for the deterministic (mode) action.
-            action_mask: An optional mask of the kind `action_space` takes.
-
-        Returns:
-            `(state, action)`.
-
-        Raises:
-            ValueError: At trace time, if the observation or mask has the wrong
-                structure or shape, or a mask is given for `Box` actions.
-        """
-        dist = self._distribution(self._features(observation), action_mask)
-        action = dist.mode() if key is None else dist.sample(key=key)
-        return state, self._cast_action(action)
-
-    def reset(self, *, key: Key[Array, ""]) -> NullPolicyState:
-        """Return the (trivial) initial state.
-
-        Args:
-            key: Unused; the policy is stateless.
-
-        Returns:
-            `NullPolicyState()`.
-        """
-        del key
-        return NullPolicyState()
-
-    def action_and_value(
-        self,
-        state: NullPolicyState,
-        observation: Any,
-        *,
-        key: Key[Array, ""],
-        action_mask: Any = None,
-    ) -> tuple[NullPolicyState, Any, Float[Array, ""], Float[Array, ""]]:
-        """Sample an action and compute its log-probability and the value.
-
-        Runs the actor and the critic once each.
-
-        Args:
-            state: The policy state (returned unchanged).
-            observation: One observation from `observation_space`.
-            key: A JAX PRNG key.
-            action_mask: An optional mask of the kind `action_space` takes.
-
-        Returns:
-            `(state, action, value, log_prob)`; `value` and `log_prob` are scalars.
-
-        Raises:
-            ValueError: At trace time, if the observation or mask is malformed.
-        """
-        features = self._features(observation)
-        dist = self._distribution(features, action_mask)
-        action, log_prob = dist.sample_and_log_prob(key=key)
-        return state, self._cast_action(action), self.critic(features), log_prob
-
-    def evaluate_action(
-        self,
-        state: NullPolicyState,
-        observation: Any,
-        action: Any,
-        *,
-        action_mask: Any = None,
-    ) -> tuple[NullPolicyState, Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
-        """Value, log-probability and entropy for an action already taken.
-
-        Runs the actor and the critic once each.
-
-        Args:
-            state: The policy state (returned unchanged).
-            observation: One observation from `observation_space`.
-            action: An action from `action_space`.
-            action_mask: The mask in force when the action was taken, if any.
-
-        Returns:
-            `(state, value, log_prob, entropy)`, all scalars but the state.
-
-        Raises:
-            ValueError: At trace time, if the observation, action or mask is
-                malformed.
-        """
-        self.action_space.validate(action, name=f"{self.name}: action")
-        features = self._features(observation)
-        dist = self._distribution(features, action_mask)
-        return state, self.critic(features), dist.log_prob(action), dist.entropy()
 
     def evaluate_actions(
         self,
@@ -622,17 +374,7 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
                 malformed.
         """
         del states
-
-        def flat(observation):
-            self.observation_space.validate(
-                observation, name=f"{self.name}: observation"
-            )
-            flat = self.observation_space.flatten(observation)
-            if self.observation_normalizer is not None:
-                flat = self.observation_normalizer.normalize(flat)
-            return flat
-
-        features = jax.vmap(flat)(observations)
+        features = jax.vmap(self._flat)(observations)
         if self.trunk is not None:
             features = self.trunk.activation(self.trunk.apply_batch(features))
         outputs = self.actor.apply_batch(features)
@@ -640,32 +382,7 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy[NullPolicyState, Any, Any, 
 
         def statistics(output, action, action_mask):
             self.action_space.validate(action, name=f"{self.name}: action")
-            dist = action_distribution(
-                self.name,
-                self.action_space,
-                output,
-                self.log_std,
-                self.state_dependent_std,
-                action_mask,
-            )
-            return dist.log_prob(action), dist.entropy()
+            return self._statistics(output, action, action_mask)
 
         log_probs, entropies = jax.vmap(statistics)(outputs, actions, action_masks)
         return values, log_probs, entropies
-
-    def value(
-        self, state: NullPolicyState, observation: Any
-    ) -> tuple[NullPolicyState, Float[Array, ""]]:
-        """The critic's value of an observation (the actor is not run).
-
-        Args:
-            state: The policy state (returned unchanged).
-            observation: One observation from `observation_space`.
-
-        Returns:
-            `(state, value)` with a scalar value.
-
-        Raises:
-            ValueError: At trace time, if the observation is malformed.
-        """
-        return state, self.critic(self._features(observation))

@@ -1,10 +1,8 @@
 """Recurrent actor-critic policies: an MLP encoder, a GRU or LSTM core, two heads."""
 
-from __future__ import annotations
-
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -12,18 +10,21 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Key
 
-from lerax._checks import plain
+from lerax._checks import check_size
 from lerax.distribution import AbstractDistribution
-from lerax.env import AbstractEnvLike, require_env
-from lerax.space import AbstractSpace, Box
+from lerax.env import AbstractEnvLike
+from lerax.space import AbstractSpace
 
 from ._base import AbstractActorCriticPolicy, AbstractPolicyState
-from ._mlp import (
-    _actor_output_size,
-    _check_sizes,
-    _linear_stack,
-    _orthogonal,
+from ._heads import (
     action_distribution,
+    actor_output_size,
+    check_activation,
+    free_log_std,
+    linear_stack,
+    orthogonal,
+    positive_ints,
+    resolve_spaces,
 )
 from ._network import MLP
 
@@ -40,38 +41,17 @@ class RecurrentPolicyState(AbstractPolicyState):
     cell: Float[Array, " hidden_size"] | None = None
 
 
-def _spaces(owner, env, observation_space, action_space):
-    if env is not None:
-        if observation_space is not None or action_space is not None:
-            raise ValueError(
-                f"{owner}: pass either env or observation_space and action_space, "
-                "not both."
-            )
-        require_env(owner, env)
-        observation_space, action_space = env.observation_space, env.action_space
-    for arg, space in (
-        ("observation_space", observation_space),
-        ("action_space", action_space),
-    ):
-        if not isinstance(space, AbstractSpace):
-            raise ValueError(
-                f"{owner}: {arg} must be a lerax space (pass env or both spaces), "
-                f"got {type(space).__name__}."
-            )
-    return observation_space, action_space
-
-
 @eqx.filter_jit
 def _build(in_size, out_size, encoder_sizes, hidden_size, activation, kind, key):
     encoder_key, core_key, actor_key, critic_key, init_key = jax.random.split(key, 5)
-    encoder = _linear_stack((in_size, *encoder_sizes), key=encoder_key)
-    actor = _linear_stack((hidden_size, out_size), key=actor_key)
-    critic = _linear_stack((hidden_size, "scalar"), key=critic_key)
+    encoder = linear_stack((in_size, *encoder_sizes), key=encoder_key)
+    actor = linear_stack((hidden_size, out_size), key=actor_key)
+    critic = linear_stack((hidden_size, "scalar"), key=critic_key)
     keys = jax.random.split(init_key, 3)
     gain = float(np.sqrt(2.0))
-    encoder = _orthogonal(encoder, hidden_gain=gain, final_gain=gain, key=keys[0])
-    actor = _orthogonal(actor, hidden_gain=gain, final_gain=0.01, key=keys[1])
-    critic = _orthogonal(critic, hidden_gain=gain, final_gain=1.0, key=keys[2])
+    encoder = orthogonal(encoder, hidden_gain=gain, final_gain=gain, key=keys[0])
+    actor = orthogonal(actor, hidden_gain=gain, final_gain=0.01, key=keys[1])
+    critic = orthogonal(critic, hidden_gain=gain, final_gain=1.0, key=keys[2])
     cell_class = eqx.nn.GRUCell if kind == "gru" else eqx.nn.LSTMCell
     core = cell_class(encoder_sizes[-1], hidden_size, key=core_key)
     return (
@@ -79,6 +59,63 @@ def _build(in_size, out_size, encoder_sizes, hidden_size, activation, kind, key)
         core,
         MLP(layers=actor, activation=activation),
         MLP(layers=critic, activation=activation),
+    )
+
+
+class _Parts(NamedTuple):
+    """Everything a recurrent policy's constructor assigns, in field order."""
+
+    action_space: AbstractSpace
+    observation_space: AbstractSpace
+    encoder: MLP
+    core: eqx.Module
+    actor: MLP
+    critic: MLP
+    log_std: Float[Array, "*action_shape"] | None
+    hidden_size: int
+    encoder_sizes: tuple[int, ...]
+
+
+def _parts(
+    owner: str,
+    kind: str,
+    env: AbstractEnvLike | None,
+    observation_space: AbstractSpace | None,
+    action_space: AbstractSpace | None,
+    hidden_size: int,
+    encoder_sizes: Sequence[int],
+    activation: Callable[[Array], Array],
+    log_std_init: float,
+    key: Key[Array, ""],
+) -> _Parts:
+    """Check a recurrent policy's arguments and build its fields."""
+    observation_space, action_space = resolve_spaces(
+        owner, env, observation_space, action_space
+    )
+    check_size(owner, "hidden_size", hidden_size)
+    sizes = positive_ints(owner, "encoder_sizes", encoder_sizes)
+    if not sizes:
+        raise ValueError(f"{owner}: encoder_sizes needs at least one layer size.")
+    check_activation(owner, activation)
+    encoder, core, actor, critic = _build(
+        observation_space.flat_size,
+        actor_output_size(owner, action_space),
+        sizes,
+        int(hidden_size),
+        activation,
+        kind,
+        key,
+    )
+    return _Parts(
+        action_space=action_space,
+        observation_space=observation_space,
+        encoder=encoder,
+        core=core,
+        actor=actor,
+        critic=critic,
+        log_std=free_log_std(action_space, log_std_init),
+        hidden_size=int(hidden_size),
+        encoder_sizes=sizes,
     )
 
 
@@ -95,7 +132,12 @@ class AbstractRecurrentActorCriticPolicy(
     core over each environment's whole rollout when training (truncated
     backpropagation through time), starting from the stored state.
 
+    A subclass declares the fields below and fills in its cell: `advance` (one
+    step of the memory) and `reset` (the initial memory). `GRUActorCriticPolicy`
+    and `LSTMActorCriticPolicy` are its subclasses.
+
     Attributes:
+        name: The name of the policy (a class variable).
         is_recurrent: `True` (the training loop trains on whole sequences).
         observation_space: The observation space.
         action_space: The action space.
@@ -108,8 +150,6 @@ class AbstractRecurrentActorCriticPolicy(
     """
 
     is_recurrent: ClassVar[bool] = True
-    observation_space: eqx.AbstractVar[AbstractSpace]
-    action_space: eqx.AbstractVar[AbstractSpace]
     encoder: eqx.AbstractVar[MLP]
     core: eqx.AbstractVar[eqx.Module]
     actor: eqx.AbstractVar[MLP]
@@ -118,10 +158,18 @@ class AbstractRecurrentActorCriticPolicy(
     hidden_size: eqx.AbstractVar[int]
 
     @abstractmethod
-    def _advance(
-        self, state: RecurrentPolicyState, features: Float[Array, " n"]
+    def advance(
+        self, state: RecurrentPolicyState, features: Float[Array, " features"]
     ) -> RecurrentPolicyState:
-        """The memory after one input."""
+        """Update the memory with one input: the cell's step.
+
+        Args:
+            state: The memory before the input.
+            features: The encoder's activated output for one observation.
+
+        Returns:
+            The memory after the input.
+        """
 
     def _step(
         self, state: RecurrentPolicyState, observation: Any
@@ -129,7 +177,7 @@ class AbstractRecurrentActorCriticPolicy(
         self.observation_space.validate(observation, name=f"{self.name}: observation")
         flat = self.observation_space.flatten(observation)
         features = self.encoder.activation(self.encoder(flat))
-        return self._advance(state, features)
+        return self.advance(state, features)
 
     def _distribution(
         self, state: RecurrentPolicyState, action_mask: Any
@@ -139,7 +187,6 @@ class AbstractRecurrentActorCriticPolicy(
             self.action_space,
             self.actor(state.hidden),
             self.log_std,
-            False,
             action_mask,
         )
 
@@ -280,24 +327,6 @@ class AbstractRecurrentActorCriticPolicy(
         return outputs
 
 
-def _check_recurrent_args(owner, hidden_size, encoder_sizes, activation):
-    if (
-        isinstance(hidden_size, bool)
-        or not isinstance(hidden_size, (int, np.integer))
-        or hidden_size < 1
-    ):
-        raise ValueError(
-            f"{owner}: hidden_size must be a positive integer, got "
-            f"{plain(hidden_size)}."
-        )
-    sizes = _check_sizes("encoder_sizes", encoder_sizes)
-    if not sizes:
-        raise ValueError(f"{owner}: encoder_sizes needs at least one layer size.")
-    if not callable(activation):
-        raise ValueError(f"{owner}: activation must be callable.")
-    return int(hidden_size), sizes
-
-
 class GRUActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
     """A recurrent actor-critic with a GRU core (`eqx.nn.GRUCell`).
 
@@ -306,8 +335,8 @@ class GRUActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
 
     Attributes:
         name: `"GRUActorCriticPolicy"`.
-        observation_space: The observation space.
         action_space: The action space.
+        observation_space: The observation space.
         encoder: The encoder MLP.
         core: The GRU cell.
         actor: The actor head.
@@ -318,8 +347,10 @@ class GRUActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
     """
 
     name: ClassVar[str] = "GRUActorCriticPolicy"
-    observation_space: AbstractSpace
+    # `action_space` comes first: saved files (and their fingerprints) follow
+    # this field order.
     action_space: AbstractSpace
+    observation_space: AbstractSpace
     encoder: MLP
     core: eqx.nn.GRUCell
     actor: MLP
@@ -356,32 +387,42 @@ class GRUActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
             TypeError: If `env` is not a lerax environment.
             ValueError: If the spaces or sizes are invalid.
         """
-        observation_space, action_space = _spaces(
-            self.name, env, observation_space, action_space
-        )
-        hidden_size, sizes = _check_recurrent_args(
-            self.name, hidden_size, encoder_sizes, activation
-        )
-        self.encoder, self.core, self.actor, self.critic = _build(
-            observation_space.flat_size,
-            _actor_output_size(action_space),
-            sizes,
-            hidden_size,
-            activation,
+        parts = _parts(
+            self.name,
             "gru",
+            env,
+            observation_space,
+            action_space,
+            hidden_size,
+            encoder_sizes,
+            activation,
+            log_std_init,
             key,
         )
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self.log_std = (
-            jnp.full(action_space.shape, log_std_init, jnp.float32)
-            if isinstance(action_space, Box)
-            else None
-        )
-        self.hidden_size = hidden_size
-        self.encoder_sizes = sizes
+        (
+            self.action_space,
+            self.observation_space,
+            self.encoder,
+            self.core,
+            self.actor,
+            self.critic,
+            self.log_std,
+            self.hidden_size,
+            self.encoder_sizes,
+        ) = parts
 
-    def _advance(self, state, features):
+    def advance(
+        self, state: RecurrentPolicyState, features: Float[Array, " features"]
+    ) -> RecurrentPolicyState:
+        """One GRU step.
+
+        Args:
+            state: The memory before the input.
+            features: The encoder's output.
+
+        Returns:
+            The new hidden vector.
+        """
         return RecurrentPolicyState(hidden=self.core(features, state.hidden))
 
     def reset(self, *, key: Key[Array, ""]) -> RecurrentPolicyState:
@@ -406,8 +447,8 @@ class LSTMActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
 
     Attributes:
         name: `"LSTMActorCriticPolicy"`.
-        observation_space: The observation space.
         action_space: The action space.
+        observation_space: The observation space.
         encoder: The encoder MLP.
         core: The LSTM cell.
         actor: The actor head.
@@ -418,8 +459,10 @@ class LSTMActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
     """
 
     name: ClassVar[str] = "LSTMActorCriticPolicy"
-    observation_space: AbstractSpace
+    # `action_space` comes first: saved files (and their fingerprints) follow
+    # this field order.
     action_space: AbstractSpace
+    observation_space: AbstractSpace
     encoder: MLP
     core: eqx.nn.LSTMCell
     actor: MLP
@@ -456,32 +499,42 @@ class LSTMActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
             TypeError: If `env` is not a lerax environment.
             ValueError: If the spaces or sizes are invalid.
         """
-        observation_space, action_space = _spaces(
-            self.name, env, observation_space, action_space
-        )
-        hidden_size, sizes = _check_recurrent_args(
-            self.name, hidden_size, encoder_sizes, activation
-        )
-        self.encoder, self.core, self.actor, self.critic = _build(
-            observation_space.flat_size,
-            _actor_output_size(action_space),
-            sizes,
-            hidden_size,
-            activation,
+        parts = _parts(
+            self.name,
             "lstm",
+            env,
+            observation_space,
+            action_space,
+            hidden_size,
+            encoder_sizes,
+            activation,
+            log_std_init,
             key,
         )
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self.log_std = (
-            jnp.full(action_space.shape, log_std_init, jnp.float32)
-            if isinstance(action_space, Box)
-            else None
-        )
-        self.hidden_size = hidden_size
-        self.encoder_sizes = sizes
+        (
+            self.action_space,
+            self.observation_space,
+            self.encoder,
+            self.core,
+            self.actor,
+            self.critic,
+            self.log_std,
+            self.hidden_size,
+            self.encoder_sizes,
+        ) = parts
 
-    def _advance(self, state, features):
+    def advance(
+        self, state: RecurrentPolicyState, features: Float[Array, " features"]
+    ) -> RecurrentPolicyState:
+        """One LSTM step.
+
+        Args:
+            state: The memory (`h`, `c`) before the input.
+            features: The encoder's output.
+
+        Returns:
+            The new `h` and `c`.
+        """
         hidden, cell = self.core(features, (state.hidden, state.cell))
         return RecurrentPolicyState(hidden=hidden, cell=cell)
 
