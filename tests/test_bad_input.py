@@ -224,7 +224,7 @@ ROWS = [
     Row(
         "policy-width-zero",
         ValueError,
-        r"width_size must be a positive integer, got 0\.",
+        r"MLPActorCriticPolicy: width_size must be a positive int, got 0\.",
         lambda c: MLPActorCriticPolicy(
             env=c.chain, width_size=0, key=jax.random.key(0)
         ),

@@ -170,7 +170,10 @@ def test_shapes_have_their_own_fingerprints(shaped, tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(actor_hidden_sizes=(4, 0)), r"actor_hidden_sizes .* got an entry 0\."),
+        (
+            dict(actor_hidden_sizes=(4, 0)),
+            r"actor_hidden_sizes\[1\] must be a positive int, got 0\.",
+        ),
         (dict(shared_hidden_sizes=3), "shared_hidden_sizes must be a sequence"),
         (dict(critic_gain=0.0), r"critic_gain must be > 0, got 0\.0"),
         (dict(state_dependent_std=True), "state_dependent_std needs Box actions"),

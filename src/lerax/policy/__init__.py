@@ -3,6 +3,14 @@
 Every policy is an Equinox module taking one unbatched observation; batch with
 `jax.vmap`. Policies save and load with `serialize` / `deserialize`, which check
 a structural fingerprint before loading any weights.
+
+The built-in policies are final classes on two shared bases:
+`AbstractFeedForwardActorCriticPolicy` (a trunk, then an actor and a critic head:
+`MLPActorCriticPolicy`, `CNNActorCriticPolicy`) and
+`AbstractRecurrentActorCriticPolicy` (an encoder, a recurrent cell, two heads:
+`GRUActorCriticPolicy`, `LSTMActorCriticPolicy`). The abstract classes have no
+dataclass fields of their own, so a concrete class's field order, and with it the
+structure of its saved files, is the order it declares.
 """
 
 from ._base import (
@@ -12,6 +20,9 @@ from ._base import (
     NullPolicyState as NullPolicyState,
 )
 from ._cnn import CNNActorCriticPolicy as CNNActorCriticPolicy
+from ._feedforward import (
+    AbstractFeedForwardActorCriticPolicy as AbstractFeedForwardActorCriticPolicy,
+)
 from ._guard import check_env_and_policy as check_env_and_policy
 from ._mlp import MLPActorCriticPolicy as MLPActorCriticPolicy
 from ._normalization import RunningMeanStd as RunningMeanStd
@@ -24,6 +35,7 @@ from ._recurrent import (
 
 __all__ = [
     "AbstractActorCriticPolicy",
+    "AbstractFeedForwardActorCriticPolicy",
     "AbstractPolicy",
     "AbstractPolicyState",
     "AbstractRecurrentActorCriticPolicy",

@@ -24,7 +24,19 @@ MaskType = TypeVar("MaskType")
 
 
 class AbstractPolicyState(eqx.Module):
-    """The internal state a policy carries between steps: a pytree of arrays."""
+    """The internal state a policy carries between steps: a pytree of arrays.
+
+    Abstract: subclass it with the state's fields (`NullPolicyState` for a
+    stateless policy). It has no abstract members for a subclass to fill, so
+    `__check_init__` refuses an instance of this class itself.
+    """
+
+    def __check_init__(self):
+        if type(self) is AbstractPolicyState:
+            raise TypeError(
+                "Can't instantiate abstract class AbstractPolicyState: subclass it "
+                "with the state's fields, or use NullPolicyState."
+            )
 
 
 class NullPolicyState(AbstractPolicyState):
