@@ -29,6 +29,9 @@ class AbstractPolicyState(eqx.Module):
     Abstract: subclass it with the state's fields (`NullPolicyState` for a
     stateless policy). It has no abstract members for a subclass to fill, so
     `__check_init__` refuses an instance of this class itself.
+
+    Raises:
+        TypeError: On `AbstractPolicyState()` itself (subclasses instantiate).
     """
 
     def __check_init__(self):

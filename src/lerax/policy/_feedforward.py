@@ -1,6 +1,7 @@
 """The feed-forward actor-critic: a trunk, then an actor head and a critic head."""
 
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -10,7 +11,6 @@ from lerax.distribution import AbstractDistribution
 
 from ._base import AbstractActorCriticPolicy, NullPolicyState
 from ._heads import action_distribution
-from ._network import MLP
 
 
 class AbstractFeedForwardActorCriticPolicy(
@@ -36,16 +36,18 @@ class AbstractFeedForwardActorCriticPolicy(
         name: The name of the policy (a class variable).
         action_space: The action space.
         observation_space: The observation space.
-        actor: The actor head, from the features to the distribution's
-            parameters.
-        critic: The critic head, from the features to the scalar value.
+        actor: The actor head (a module, such as `eqx.nn.Linear`), from the
+            features to the distribution's parameters: `action_space.flat_size`
+            outputs (twice that for a state-dependent log-std).
+        critic: The critic head, from the features to the scalar value (for
+            example `eqx.nn.Linear(n, "scalar")`).
         log_std: The free log standard deviation for `Box` actions (shape
             `action_space.shape`), or `None` (non-`Box` actions, or a
             state-dependent log-std).
     """
 
-    actor: eqx.AbstractVar[MLP]
-    critic: eqx.AbstractVar[MLP]
+    actor: eqx.AbstractVar[Callable[[Float[Array, " features"]], Float[Array, " out"]]]
+    critic: eqx.AbstractVar[Callable[[Float[Array, " features"]], Float[Array, ""]]]
     log_std: eqx.AbstractVar[Float[Array, "*action_shape"] | None]
 
     @abstractmethod
