@@ -31,6 +31,14 @@ Identity rules:
   `lambda x: jnp.tanh(x)` would otherwise load into a skeleton built with
   `lambda x: jax.nn.relu(x)`. Keeping the entries in the header lets
 a mismatch be reported as "this path differs: file has X, skeleton has Y".
+
+Compatibility: there is no legacy rule; a file loads only into a skeleton whose
+class and entries are exactly the file's. A refactor of a saved class must keep
+its entries (field order included). The issue-21 reshape of the policies did: the
+abstract bases lost their stringified-`AbstractVar` fields (`name` was never an
+entry, since every concrete class overrides it as a `ClassVar`), and the concrete
+classes declare `action_space` before `observation_space`, the order the old
+base imposed (tests/test_policy_fields.py, tests/test_saved_files.py).
 """
 
 from __future__ import annotations
