@@ -68,6 +68,7 @@ __all__ = [
     "UnstableIdentityError",
     "fingerprint",
     "load_module",
+    "read_recipe",
     "resolve_load_path",
     "save_module",
     "structure_entries",
@@ -332,7 +333,12 @@ def atomic_write(path: Path, chunks: Sequence[bytes]) -> None:
             os.close(dir_fd)
 
 
-def save_module(module: eqx.Module, path: str | os.PathLike) -> Path:
+def save_module(
+    module: eqx.Module,
+    path: str | os.PathLike,
+    *,
+    recipe: Mapping[str, Any] | None = None,
+) -> Path:
     """Save a module's fingerprint, structure and leaves atomically.
 
     The leaves are serialised to memory first; the file is then written to a
@@ -343,6 +349,10 @@ def save_module(module: eqx.Module, path: str | os.PathLike) -> Path:
     Args:
         module: The module to save.
         path: Where to save; `.eqx` is appended unless it is already the suffix.
+        recipe: JSON-compatible data that rebuilds the module's skeleton (its
+            class and constructor arguments), stored in the header and returned
+            by `read_recipe`. It is not part of the fingerprint: a skeleton
+            built from it must still match the structure before loading.
 
     Returns:
         The path written.
@@ -362,15 +372,15 @@ def save_module(module: eqx.Module, path: str | os.PathLike) -> Path:
     data = buffer.getvalue()
     entries = structure_entries(module)
     class_name = _class_name(module)
-    header = json.dumps(
-        {
-            "class": class_name,
-            "structure": [list(e) for e in entries],
-            "data_bytes": len(data),
-            "data_sha256": hashlib.sha256(data).hexdigest(),
-        },
-        separators=(",", ":"),
-    ).encode("utf-8")
+    fields: dict[str, Any] = {
+        "class": class_name,
+        "structure": [list(e) for e in entries],
+        "data_bytes": len(data),
+        "data_sha256": hashlib.sha256(data).hexdigest(),
+    }
+    if recipe is not None:
+        fields["recipe"] = dict(recipe)
+    header = json.dumps(fields, separators=(",", ":")).encode("utf-8")
     prefix = _PREFIX.pack(
         MAGIC, VERSION, _fingerprint_of(class_name, entries), len(header)
     )
@@ -404,8 +414,30 @@ def resolve_load_path(path: str | os.PathLike) -> Path:
     raise FileNotFoundError(f"No saved model at {tried}.")
 
 
-def _read_file(path: Path) -> tuple[str, list[tuple[str, str]], bytes, bytes]:
-    """Validate the framing of a saved file; return class, entries, fp, data."""
+def read_recipe(path: str | os.PathLike) -> tuple[str, dict[str, Any] | None]:
+    """The class name and the recipe a saved file's header records.
+
+    Args:
+        path: The file (`.eqx` is tried as well).
+
+    Returns:
+        `(class_name, recipe)`; `recipe` is `None` when the file has none.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If the file is not a lerax model file, or is truncated or
+            corrupted.
+    """
+    path = resolve_load_path(path)
+    class_name, _, _, _, header = _read_file(path)
+    recipe = header.get("recipe")
+    return class_name, recipe if isinstance(recipe, dict) else None
+
+
+def _read_file(
+    path: Path,
+) -> tuple[str, list[tuple[str, str]], bytes, bytes, dict[str, Any]]:
+    """Validate the framing of a saved file; return class, entries, fp, data, header."""
     blob = path.read_bytes()
     if len(blob) < len(MAGIC) or blob[: len(MAGIC)] != MAGIC:
         raise ValueError(
@@ -448,7 +480,7 @@ def _read_file(path: Path) -> tuple[str, list[tuple[str, str]], bytes, bytes]:
         )
     if hashlib.sha256(data).hexdigest() != data_sha256:
         raise ValueError(f"{path} is corrupted: its leaf data fails its checksum.")
-    return class_name, entries, stored_fp, data
+    return class_name, entries, stored_fp, data, header
 
 
 def _depth(path: str) -> int:
@@ -510,7 +542,7 @@ def load_module(path: str | os.PathLike, skeleton: ModuleType) -> ModuleType:
             what differs), or if the skeleton holds a lambda or a local function.
     """
     path = resolve_load_path(path)
-    file_class, file_entries, file_fp, data = _read_file(path)
+    file_class, file_entries, file_fp, data, _ = _read_file(path)
     skeleton_entries = structure_entries(skeleton)
     skeleton_class = _class_name(skeleton)
     if _fingerprint_of(skeleton_class, skeleton_entries) != file_fp:

@@ -24,6 +24,7 @@ from ._feedforward import (
     AbstractFeedForwardActorCriticPolicy as AbstractFeedForwardActorCriticPolicy,
 )
 from ._guard import check_env_and_policy as check_env_and_policy
+from ._load import load as load
 from ._mlp import MLPActorCriticPolicy as MLPActorCriticPolicy
 from ._normalization import RunningMeanStd as RunningMeanStd
 from ._recurrent import (
@@ -47,4 +48,5 @@ __all__ = [
     "RecurrentPolicyState",
     "RunningMeanStd",
     "check_env_and_policy",
+    "load",
 ]

@@ -14,8 +14,10 @@ import equinox as eqx
 import jax
 from jaxtyping import Array, Float, Key
 
-from lerax._serialization import load_module, save_module
+from lerax._serialization import load_module, read_recipe, save_module
 from lerax.space import AbstractSpace
+
+from ._recipe import decode_arguments, encode_recipe
 
 StateType = TypeVar("StateType", bound="AbstractPolicyState")
 ActType = TypeVar("ActType")
@@ -100,13 +102,31 @@ class AbstractPolicy(eqx.Module, Generic[StateType, ActType, ObsType, MaskType])
             An initial internal state for the policy.
         """
 
+    def constructor_arguments(self) -> dict[str, Any] | None:
+        """The constructor arguments that rebuild this policy's structure.
+
+        `serialize` records them in the file (its recipe), so `lerax.load(path)`
+        and `deserialize(path)` without arguments can rebuild the skeleton with
+        no environment. Return the keyword arguments of `type(self)(key=...,
+        **arguments)` that set its structure: spaces, sizes, flags and named
+        activations (values that only set initial weights may be left out). The
+        default, `None`, records no recipe: such a policy is loaded with
+        `deserialize(path, *args, **kwargs)`. lerax's own policies override it.
+
+        Returns:
+            The keyword arguments (spaces, numbers, strings, booleans, tuples and
+            module-level functions), or `None`.
+        """
+        return None
+
     def serialize(self, path: str | os.PathLike) -> None:
         """Save the policy to `path`, atomically.
 
         Writes a 32-byte structural fingerprint (a SHA-256 of the class, the tree
         structure, every leaf's shape and dtype, and the static fields), a small
-        JSON description of that structure, then the Equinox leaf data. The file
-        is written to a temporary file in the same folder and moved into place, so
+        JSON description of that structure, the recipe (`constructor_arguments`,
+        when the class gives one), then the Equinox leaf data. The file is
+        written to a temporary file in the same folder and moved into place, so
         an interrupted save leaves any previous file at `path` untouched.
 
         Args:
@@ -120,7 +140,9 @@ class AbstractPolicy(eqx.Module, Generic[StateType, ActType, ObsType, MaskType])
                 identify it, so use a named module-level function (`jax.nn.relu`
                 or a top-level `def`).
         """
-        save_module(self, path)
+        arguments = self.constructor_arguments()
+        recipe = None if arguments is None else encode_recipe(type(self), arguments)
+        save_module(self, path, recipe=recipe)
 
     @classmethod
     def deserialize(cls, path: str | os.PathLike, *args: Any, **kwargs: Any) -> Self:
@@ -130,7 +152,9 @@ class AbstractPolicy(eqx.Module, Generic[StateType, ActType, ObsType, MaskType])
         `eqx.filter_eval_shape` (no weights are initialised), so the arguments must
         reproduce the static structure the policy was saved with: class, spaces,
         hidden sizes, activation, ... Arguments that only affect initial values
-        (a PRNG key, initial log-std, ...) may be anything.
+        (a PRNG key, initial log-std, ...) may be anything. With no arguments at
+        all, the skeleton is built from the recipe the file records (files saved
+        by lerax's own policies have one; see `lerax.load`).
 
         Args:
             path: The file; if it does not exist, `path` with `.eqx` appended is
@@ -147,9 +171,25 @@ class AbstractPolicy(eqx.Module, Generic[StateType, ActType, ObsType, MaskType])
                 or if the fingerprint of the skeleton does not match the stored one
                 (the message lists what differs; classes are identified by module
                 and name, so a same-named class elsewhere does not match), or if
-                the skeleton holds a lambda or a local function.
+                the skeleton holds a lambda or a local function; with no
+                arguments, if the file has no recipe (the message says what to
+                pass) or was saved from another class.
         """
         path = Path(path)
+        if not args and not kwargs:
+            class_name, recipe = read_recipe(path)
+            if recipe is None:
+                raise ValueError(
+                    f"{path} records no recipe to rebuild its {class_name}: pass "
+                    f"the constructor arguments it was saved with, "
+                    f"{cls.__name__}.deserialize(path, env, key=jax.random.key(0), "
+                    "...)."
+                )
+            try:
+                kwargs = decode_arguments(recipe, cls)
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from None
+            kwargs["key"] = jax.random.key(0)
         skeleton = eqx.filter_eval_shape(cls, *args, **kwargs)
         return load_module(path, skeleton)
 

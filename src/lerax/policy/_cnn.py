@@ -334,6 +334,27 @@ class CNNActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
         self.critic_hidden_sizes = critic_sizes
         self.activation = activation
 
+    def constructor_arguments(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this policy's structure (its recipe).
+
+        Returns:
+            The spaces and every structural argument; `lerax.load` rebuilds the
+            policy from them.
+        """
+        return {
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "channels": self.channels,
+            "kernel_sizes": self.kernel_sizes,
+            "strides": self.strides,
+            "padding": self.padding,
+            "channels_last": self.channels_last,
+            "hidden_sizes": self.hidden_sizes,
+            "actor_hidden_sizes": self.actor_hidden_sizes,
+            "critic_hidden_sizes": self.critic_hidden_sizes,
+            "activation": self.activation,
+        }
+
     def features(self, observation: Any) -> Float[Array, " features"]:
         """The trunk's output for one observation: what both heads read.
 

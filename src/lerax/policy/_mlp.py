@@ -296,6 +296,28 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
             else None
         )
 
+    def constructor_arguments(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this policy's structure (its recipe).
+
+        Returns:
+            The spaces and every structural argument; `lerax.load` rebuilds the
+            policy from them.
+        """
+        normalizer = self.observation_normalizer
+        return {
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "width_size": self.width_size,
+            "depth": self.depth,
+            "activation": self.activation,
+            "normalize_observations": normalizer is not None,
+            "observation_clip": 10.0 if normalizer is None else normalizer.clip,
+            "actor_hidden_sizes": self.actor_hidden_sizes,
+            "critic_hidden_sizes": self.critic_hidden_sizes,
+            "shared_hidden_sizes": self.shared_hidden_sizes,
+            "state_dependent_std": self.state_dependent_std,
+        }
+
     def _flat(self, observation: Any) -> Float[Array, " obs_size"]:
         """The validated, flattened and (if asked for) normalized observation."""
         self.observation_space.validate(observation, name=f"{self.name}: observation")

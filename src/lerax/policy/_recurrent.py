@@ -327,6 +327,26 @@ class AbstractRecurrentActorCriticPolicy(
         return outputs
 
 
+def recurrent_arguments(
+    policy: "GRUActorCriticPolicy | LSTMActorCriticPolicy",
+) -> dict[str, Any]:
+    """The structural constructor arguments of a GRU or LSTM policy.
+
+    Args:
+        policy: The policy.
+
+    Returns:
+        Its spaces, sizes and the encoder's activation.
+    """
+    return {
+        "observation_space": policy.observation_space,
+        "action_space": policy.action_space,
+        "hidden_size": policy.hidden_size,
+        "encoder_sizes": policy.encoder_sizes,
+        "activation": policy.encoder.activation,
+    }
+
+
 class GRUActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
     """A recurrent actor-critic with a GRU core (`eqx.nn.GRUCell`).
 
@@ -410,6 +430,15 @@ class GRUActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
             self.hidden_size,
             self.encoder_sizes,
         ) = parts
+
+    def constructor_arguments(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this policy's structure (its recipe).
+
+        Returns:
+            The spaces and every structural argument; `lerax.load` rebuilds the
+            policy from them.
+        """
+        return recurrent_arguments(self)
 
     def advance(
         self, state: RecurrentPolicyState, features: Float[Array, " features"]
@@ -522,6 +551,15 @@ class LSTMActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
             self.hidden_size,
             self.encoder_sizes,
         ) = parts
+
+    def constructor_arguments(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this policy's structure (its recipe).
+
+        Returns:
+            The spaces and every structural argument; `lerax.load` rebuilds the
+            policy from them.
+        """
+        return recurrent_arguments(self)
 
     def advance(
         self, state: RecurrentPolicyState, features: Float[Array, " features"]

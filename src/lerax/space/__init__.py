@@ -5,6 +5,7 @@ from ._box import Box as Box
 from ._composite import Dict as Dict, Tuple as Tuple
 from ._describe import describe_space as describe_space
 from ._discrete import Discrete as Discrete
+from ._json import space_from_json as space_from_json, space_to_json as space_to_json
 from ._multi_binary import MultiBinary as MultiBinary
 from ._multi_discrete import MultiDiscrete as MultiDiscrete
 
@@ -17,4 +18,6 @@ __all__ = [
     "MultiDiscrete",
     "Tuple",
     "describe_space",
+    "space_from_json",
+    "space_to_json",
 ]

@@ -1,9 +1,9 @@
-"""Spaces as plain JSON-compatible data, and back (for files that carry a recipe).
+"""Spaces as JSON-compatible data, and back (for files that carry a recipe).
 
 A saved policy can record the spaces it was built for, so that `lerax.load` can
 rebuild it without the environment. Every lerax space is fully described by its
-static configuration, so the description is exact: `space_from_description(
-space_description(s)) == s` for every space (tested).
+static configuration, so the description is exact: `space_from_json(
+space_to_json(s)) == s` for every space (tested).
 """
 
 import math
@@ -26,7 +26,7 @@ def _number(x: float) -> float | str:
     return x
 
 
-def space_description(space: AbstractSpace) -> dict[str, Any]:
+def space_to_json(space: AbstractSpace) -> dict[str, Any]:
     """Describe a lerax space as JSON-compatible data.
 
     Args:
@@ -57,27 +57,27 @@ def space_description(space: AbstractSpace) -> dict[str, Any]:
     if isinstance(space, Dict):
         return {
             "type": "Dict",
-            "spaces": {k: space_description(s) for k, s in space.spaces.items()},
+            "spaces": {k: space_to_json(s) for k, s in space.spaces.items()},
         }
     if isinstance(space, Tuple):
-        return {"type": "Tuple", "spaces": [space_description(s) for s in space.spaces]}
+        return {"type": "Tuple", "spaces": [space_to_json(s) for s in space.spaces]}
     raise TypeError(
-        f"space_description: {type(space).__name__} is not one of lerax's spaces "
+        f"space_to_json: {type(space).__name__} is not one of lerax's spaces "
         "(Box, Discrete, MultiDiscrete, MultiBinary, Dict, Tuple)."
     )
 
 
-def space_from_description(description: dict[str, Any]) -> AbstractSpace:
-    """Rebuild a space from `space_description`'s output.
+def space_from_json(description: dict[str, Any]) -> AbstractSpace:
+    """Rebuild a space from `space_to_json`'s output.
 
     Args:
-        description: What `space_description` returned (after a JSON round trip).
+        description: What `space_to_json` returned (after a JSON round trip).
 
     Returns:
         An equal space.
 
     Raises:
-        ValueError: If the description is not one `space_description` writes.
+        ValueError: If the description is not one `space_to_json` writes.
     """
     kind = description.get("type") if isinstance(description, dict) else None
     try:
@@ -99,12 +99,12 @@ def space_from_description(description: dict[str, Any]) -> AbstractSpace:
             return MultiDiscrete([int(n) for n in description["nvec"]])
         if kind == "Dict":
             return Dict(
-                {k: space_from_description(s) for k, s in description["spaces"].items()}
+                {k: space_from_json(s) for k, s in description["spaces"].items()}
             )
         if kind == "Tuple":
-            return Tuple([space_from_description(s) for s in description["spaces"]])
+            return Tuple([space_from_json(s) for s in description["spaces"]])
     except (KeyError, TypeError) as err:
         raise ValueError(
-            f"space_from_description: malformed {kind} description ({err!r})."
+            f"space_from_json: malformed {kind} description ({err!r})."
         ) from None
-    raise ValueError(f"space_from_description: unknown space type {kind!r}.")
+    raise ValueError(f"space_from_json: unknown space type {kind!r}.")
