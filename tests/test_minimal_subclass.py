@@ -132,13 +132,14 @@ def test_vmap_over_keys_matches_separate_runs(env, policy, run):
 
 
 def test_learns_the_chain(env, policy):
-    # Always moving right returns `length`; the initial policy walks at random.
+    # Always moving right returns `length` (3); the initial policy walks at
+    # random (about 1.2 over the first iterations).
     callback = EpisodeStatisticsCallback()
-    state = VPG(learning_rate=1e-2).learn_state(
+    state = VPG(learning_rate=1e-3).learn_state(
         env, policy, NUM_ENVS * NUM_STEPS * 40, key=jax.random.key(3), callback=callback
     )
     returns = np.asarray(state.callback_state.mean_return)
-    assert np.nanmean(returns[-5:]) > np.nanmean(returns[:5]) + 0.5
+    assert np.nanmean(returns[-10:]) > np.nanmean(returns[:5]) + 0.75
 
 
 class NaNRewardEnv(AbstractClockEnv):
