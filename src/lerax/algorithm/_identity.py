@@ -45,7 +45,7 @@ def run_identity(
     for field in dataclasses.fields(algorithm):
         if isinstance(getattr(type(algorithm), field.name, None), property):
             continue  # derived (the optimizer, the batch size)
-        value = getattr(algorithm, field.name, None)
+        value = getattr(algorithm, field.name)
         if isinstance(value, jax.core.Tracer):
             described = "traced"
         elif eqx.is_array(value):
