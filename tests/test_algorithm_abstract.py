@@ -16,8 +16,7 @@ from lerax.algorithm import OnPolicyState, OnPolicyStepState
 ABSTRACT = [
     getattr(lerax.algorithm, name)
     for name in lerax.algorithm.__all__
-    if name.startswith("Abstract")
-    and inspect.isclass(getattr(lerax.algorithm, name))
+    if name.startswith("Abstract") and inspect.isclass(getattr(lerax.algorithm, name))
 ]
 
 
