@@ -295,7 +295,9 @@ def test_on_nonfinite_is_part_of_the_contract():
     assert Tiny(rate=1.0).nonfinite_mode() == "error"
 
 
-def test_missing_abstract_attribute_cannot_be_instantiated():
+def test_on_nonfinite_has_a_default_and_a_missing_member_is_refused():
+    # `on_nonfinite` is a capability of the base with a default ("error"), not
+    # an obligation; a member the specification requires is.
     class NoMode(AbstractOnPolicyAlgorithm):
         num_envs: int = eqx.field(static=True, default=2)
         num_steps: int = eqx.field(static=True, default=4)
@@ -315,8 +317,28 @@ def test_missing_abstract_attribute_cannot_be_instantiated():
         def train(self, policy, opt_state, buffer, *, key):
             raise NotImplementedError
 
-    with pytest.raises(TypeError, match="on_nonfinite"):
-        NoMode()
+    assert NoMode().nonfinite_mode() == "error"
+
+    class NoSteps(AbstractOnPolicyAlgorithm):
+        num_envs: int = eqx.field(static=True, default=2)
+        gamma: jax.Array = hyperparameter(0.99)
+
+        @property
+        def batch_size(self):
+            return 8
+
+        @property
+        def optimizer(self):
+            return None
+
+        def step(self, env, policy, state, *, key, callback):
+            raise NotImplementedError
+
+        def train(self, policy, opt_state, buffer, *, key):
+            raise NotImplementedError
+
+    with pytest.raises(TypeError, match="num_steps"):
+        NoSteps()
 
 
 def test_abstract_attributes_of_the_bases_are_not_dataclass_fields():
@@ -326,9 +348,12 @@ def test_abstract_attributes_of_the_bases_are_not_dataclass_fields():
 
     assert dataclasses.fields(AbstractOnPolicyAlgorithm) == ()
     assert dataclasses.fields(AbstractActorCriticAlgorithm) == ()
-    assert {"on_nonfinite", "optimizer", "batch_size", "gamma"} <= set(
+    assert {"optimizer", "batch_size", "gamma", "num_envs", "num_steps"} <= set(
         AbstractOnPolicyAlgorithm.__abstractvars__
     )
+    # A capability with a default, not an abstract attribute.
+    assert "on_nonfinite" not in AbstractOnPolicyAlgorithm.__abstractvars__
+    assert AbstractOnPolicyAlgorithm.on_nonfinite == "error"
     assert {"gae_lambda", "clip_actions"} <= set(
         AbstractActorCriticAlgorithm.__abstractvars__
     )

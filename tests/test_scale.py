@@ -30,8 +30,7 @@ import pytest
 
 import lerax
 from helpers import ChainEnv
-from lerax.algorithm import PPO
-from lerax.algorithm._on_policy import _learn
+from lerax.algorithm import PPO, run_on_policy
 from lerax.callback import EmptyCallback, EpisodeStatisticsCallback
 from lerax.checkpoint import Checkpointer
 from lerax.policy import MLPActorCriticPolicy
@@ -238,10 +237,11 @@ def test_bad_mesh_is_refused_before_compiling(env):
 
 def test_without_a_mesh_the_program_has_no_sharding(env):
     policy = make_policy(jax.random.key(0))
-    arguments = (ALGO, env, policy, 2, 0, jax.random.key(1), EmptyCallback(), None)
-    plain = _learn.lower(*arguments, None).as_text()
+    arguments = (ALGO, env, policy, 2)
+    options = dict(key=jax.random.key(1), callback=EmptyCallback())
+    plain = run_on_policy.lower(*arguments, **options, mesh=None).as_text()
     mesh = jax.sharding.Mesh(np.array(jax.devices()), ("envs",))
-    sharded = _learn.lower(*arguments, mesh).as_text()
+    sharded = run_on_policy.lower(*arguments, **options, mesh=mesh).as_text()
     assert '"envs"' not in plain
     assert '"envs"' in sharded
     assert plain.count("sharding_constraint") < sharded.count("sharding_constraint")

@@ -3,7 +3,9 @@
 `actor_critic_step`, `gae_post_collect`, `evaluate_buffer`,
 `explained_variance`, `filter_scan`, `guarded_update` and `hyperparameter` are
 the building blocks PPO and A2C are made of, public so that a new algorithm
-needs no private import.
+needs no private import. `run_on_policy` is the whole run as one compiled,
+vmappable program (what `learn` runs; `lerax.scale` vmaps it) and
+`raise_if_faulted` raises the `NonFiniteError` a finished run recorded.
 """
 
 from ._a2c import A2C as A2C
@@ -19,6 +21,8 @@ from ._base import (
     AbstractAlgorithmState as AbstractAlgorithmState,
     AbstractStepState as AbstractStepState,
 )
+from ._driver import run_on_policy as run_on_policy
+from ._guard import raise_if_faulted as raise_if_faulted
 from ._hyperparameter import hyperparameter as hyperparameter
 from ._nonfinite import (
     NonFiniteError as NonFiniteError,
@@ -31,7 +35,8 @@ from ._on_policy_state import (
     OnPolicyState as OnPolicyState,
     OnPolicyStepState as OnPolicyStepState,
 )
-from ._ppo import PPO as PPO, PPOStats as PPOStats
+from ._ppo import PPO as PPO
+from ._ppo_loss import PPOStats as PPOStats
 from ._reward_scaling import RewardNormalizerState as RewardNormalizerState
 from ._scan import filter_scan as filter_scan
 
@@ -57,4 +62,6 @@ __all__ = [
     "gae_post_collect",
     "guarded_update",
     "hyperparameter",
+    "raise_if_faulted",
+    "run_on_policy",
 ]

@@ -17,9 +17,9 @@ from ._actor_critic import (
     explained_variance,
 )
 from ._base import PolicyType
+from ._hyperparameter import hyperparameter
 from ._learning_rate import learning_rate_in_use
-from ._nonfinite import check_on_nonfinite, guarded_update
-from ._on_policy import as_leaf, check_number
+from ._nonfinite import guarded_update
 
 
 class A2C(AbstractActorCriticAlgorithm[PolicyType]):
@@ -49,13 +49,15 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
 
     num_envs: int = eqx.field(static=True)
     num_steps: int = eqx.field(static=True)
-    gae_lambda: Float[Array, ""]
-    gamma: Float[Array, ""]
-    entropy_loss_coefficient: Float[Array, ""]
-    value_loss_coefficient: Float[Array, ""]
-    max_grad_norm: Float[Array, ""]
+    gae_lambda: Float[Array, ""] = hyperparameter(low=0.0, high=1.0)
+    gamma: Float[Array, ""] = hyperparameter(low=0.0, high=1.0, low_open=True)
+    entropy_loss_coefficient: Float[Array, ""] = hyperparameter(low=0.0)
+    value_loss_coefficient: Float[Array, ""] = hyperparameter(low=0.0)
+    max_grad_norm: Float[Array, ""] = hyperparameter(low=0.0, low_open=True)
     normalize_advantages: bool = eqx.field(static=True)
-    learning_rate: Float[Array, ""] | optax.Schedule
+    learning_rate: Float[Array, ""] | optax.Schedule = hyperparameter(
+        low=0.0, low_open=True
+    )
     on_nonfinite: str = eqx.field(static=True)
     clip_actions: bool = eqx.field(static=True)
 
@@ -100,30 +102,19 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
         self.num_steps = num_steps
         self.normalize_advantages = bool(normalize_advantages)
         self.clip_actions = bool(clip_actions)
-        self.gae_lambda = as_leaf(gae_lambda)
-        self.gamma = as_leaf(gamma)
-        self.entropy_loss_coefficient = as_leaf(entropy_loss_coefficient)
-        self.value_loss_coefficient = as_leaf(value_loss_coefficient)
-        self.max_grad_norm = as_leaf(max_grad_norm)
-        self.learning_rate = (
-            learning_rate if callable(learning_rate) else as_leaf(learning_rate)
-        )
+        self.gae_lambda = gae_lambda
+        self.gamma = gamma
+        self.entropy_loss_coefficient = entropy_loss_coefficient
+        self.value_loss_coefficient = value_loss_coefficient
+        self.max_grad_norm = max_grad_norm
+        self.learning_rate = learning_rate
         self.on_nonfinite = on_nonfinite
 
     def __check_init__(self):
-        check_on_nonfinite("A2C", self.on_nonfinite)
-        for name in ("num_envs", "num_steps"):
-            check_size("A2C", name, getattr(self, name))
-        check_number("A2C", "gamma", self.gamma, low=0.0, high=1.0, low_open=True)
-        check_number("A2C", "gae_lambda", self.gae_lambda, low=0.0, high=1.0)
-        check_number(
-            "A2C", "entropy_loss_coefficient", self.entropy_loss_coefficient, low=0.0
-        )
-        check_number(
-            "A2C", "value_loss_coefficient", self.value_loss_coefficient, low=0.0
-        )
-        check_number("A2C", "max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
-        check_number("A2C", "learning_rate", self.learning_rate, low=0.0, low_open=True)
+        # The floats are range-checked by the base (they are hyperparameters),
+        # and so is `on_nonfinite`.
+        check_size("A2C", "num_envs", self.num_envs)
+        check_size("A2C", "num_steps", self.num_steps)
 
     @property
     def batch_size(self) -> int:

@@ -198,23 +198,11 @@ def evaluate_buffer(
             buffer.action_masks,
         )
 
-    evaluate_actions = getattr(policy, "evaluate_actions", None)
-    if evaluate_actions is not None:
-        return evaluate_actions(
-            buffer.policy_states,
-            buffer.observations,
-            buffer.actions,
-            action_masks=buffer.action_masks,
-        )
-
-    def evaluate(policy_state, observation, action, action_mask):
-        _, value, log_prob, entropy = policy.evaluate_action(
-            policy_state, observation, action, action_mask=action_mask
-        )
-        return value, log_prob, entropy
-
-    return jax.vmap(evaluate)(
-        buffer.policy_states, buffer.observations, buffer.actions, buffer.action_masks
+    return policy.evaluate_actions(
+        buffer.policy_states,
+        buffer.observations,
+        buffer.actions,
+        action_masks=buffer.action_masks,
     )
 
 

@@ -1,6 +1,8 @@
 """The most general algorithm interfaces: algorithm, algorithm state, step state."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Equinox recognises an
+# `eqx.AbstractVar` annotation only when it is evaluated; as a string it becomes
+# an ordinary dataclass field of the abstract class.
 
 import dataclasses
 from abc import abstractmethod

@@ -1,209 +1,89 @@
-"""The on-policy loop, written once: collect a rollout, post-process it, train.
+"""The on-policy interface: what an algorithm provides, and its public methods.
 
-Everything from `reset` to the last iteration is one compiled program: the rollout
-is a `lax.scan` over steps of `jax.vmap`-ed environments and the iterations are a
-`lax.scan` too, so `learn` is pure (key in, policy out) and can itself be
-`jax.vmap`-ed over keys.
+`AbstractOnPolicyAlgorithm` declares the contract (the attributes and hooks a
+concrete algorithm fills) and the methods users call (`learn`, `learn_state`,
+`resume`, `reset`, `iteration`, `collect_rollout`). Those methods are thin: the
+loop itself is written once, top to bottom, in `lerax.algorithm._driver`.
 """
 
 # No `from __future__ import annotations` here: Equinox recognises an
-# `eqx.AbstractVar` annotation only when it is evaluated; as a string it became
-# an ordinary dataclass field (inherited by every subclass as a required
-# argument).
+# `eqx.AbstractVar` annotation only when it is evaluated; as a string it becomes
+# an ordinary dataclass field of the abstract class (inherited by every
+# subclass as a required argument).
 
-import dataclasses
-import functools
-import re
 from abc import abstractmethod
 from collections.abc import Sequence
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Float, Key, Scalar
+from jaxtyping import Array, Key, Scalar
 
-from lerax._checks import check_size, plain
-from lerax._serialization import structure_entries
-from lerax._sharding import check_mesh, current_mesh, replicate, shard_along, tracing_on
+from lerax._checks import plain
 from lerax.buffer import RolloutBuffer
-from lerax.callback import (
-    AbstractCallback,
-    EmptyCallback,
-    IterationContext,
-    ListCallback,
-    ResetContext,
-)
+from lerax.callback import AbstractCallback, EmptyCallback, ListCallback
 from lerax.checkpoint import Checkpointer
 from lerax.env import AbstractEnvLike
-from lerax.policy import check_env_and_policy
 
+from . import _driver
 from ._base import AbstractAlgorithm, PolicyType
-from ._hyperparameter import RANGE_KEY
-from ._nonfinite import (
-    FAULT_QUANTITIES,
-    NonFiniteError,
-    all_finite,
-    check_on_nonfinite,
-    fault_message,
-    raise_on_fault,
-    reraise_fault,
-    select_tree,
-)
+from ._hyperparameter import check_hyperparameters
+from ._nonfinite import check_on_nonfinite
 from ._on_policy_state import (
     AbstractOnPolicyState,
     AbstractOnPolicyStepState,
     OnPolicyState,
-    OnPolicyStepState,
 )
-from ._scan import filter_scan
-
-
-def as_leaf(value: float) -> Float[Array, ""]:
-    """A float hyperparameter as a float32 array leaf (tracers pass through).
-
-    Args:
-        value: A Python float, an array, or a tracer.
-
-    Returns:
-        The value as a 0-d float32 array, so it can be vmapped over.
-    """
-    if isinstance(value, jax.core.Tracer):
-        return value
-    return jnp.asarray(value, dtype=jnp.float32)
-
-
-def check_number(
-    owner: str,
-    name: str,
-    value,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-) -> None:
-    """Raise a `ValueError` naming `name` if a concrete `value` is out of range.
-
-    Traced values (an algorithm built inside `jax.vmap`, say) are not checked.
-
-    Args:
-        owner: The class the value belongs to, for the message.
-        name: The argument's name.
-        value: The value.
-        low: The lower bound, if any.
-        high: The upper bound (inclusive), if any.
-        low_open: Whether the lower bound is exclusive.
-
-    Raises:
-        ValueError: If the value is NaN or out of range. The message shows the
-            value as a plain number (`got -1.0`), never as an array repr, though
-            hyperparameters are stored as array leaves.
-    """
-    if isinstance(value, jax.core.Tracer) or callable(value):
-        return
-    arr = np.asarray(value, dtype=np.float64)
-    bad = np.isnan(arr).any()
-    if low is not None:
-        bad |= (arr <= low).any() if low_open else (arr < low).any()
-    if high is not None:
-        bad |= (arr > high).any()
-    if bad:
-        lo = "" if low is None else ("(" if low_open else "[") + f"{low}"
-        hi = "" if high is None else f"{high}]"
-        interval = f"{lo or '(-inf'}, {hi or 'inf)'}"
-        raise ValueError(f"{owner}: {name} must be in {interval}, got {plain(value)}.")
-
-
-_UNSET = object()
-
-
-def check_hyperparameters(algorithm: eqx.Module) -> None:
-    """Range-check every field of `algorithm` declared with `hyperparameter`.
-
-    Args:
-        algorithm: An algorithm instance.
-
-    Raises:
-        ValueError: If a concrete value is NaN or out of its field's range (the
-            message names the class, the field and the value).
-    """
-    owner = type(algorithm).__name__
-    for field in dataclasses.fields(algorithm):
-        bounds = field.metadata.get(RANGE_KEY)
-        if bounds is not None:
-            check_number(
-                owner,
-                field.name,
-                getattr(algorithm, field.name),
-                low=bounds.low,
-                high=bounds.high,
-                low_open=bounds.low_open,
-            )
-
-
-def update_observation_statistics(policy, observations):
-    """Merge a rollout's observations into a policy's running statistics, if any.
-
-    Args:
-        policy: The policy; one with an `update_observation_statistics` method
-            (`MLPActorCriticPolicy`) has its statistics updated.
-        observations: The rollout's observations, leading axes
-            `(num_steps, num_envs)`.
-
-    Returns:
-        The policy, with updated statistics where it keeps them.
-    """
-    update = getattr(policy, "update_observation_statistics", None)
-    if update is None:
-        return policy
-    flat = jax.tree.map(lambda x: jnp.reshape(x, (-1,) + x.shape[2:]), observations)
-    return update(flat)
 
 
 class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
-    """Base class for on-policy algorithms: the loop is written here, once.
+    """Base class for on-policy algorithms: collect a rollout, post-process, train.
 
     Each iteration collects a rollout of `num_steps` steps in `num_envs`
     environments with the current policy (`step`, vmapped over environments and
     scanned over steps), post-processes it (`post_collect`), trains on it
     (`train`) and calls the callbacks; `learn` compiles `reset` and all the
-    iterations into one program, so it is pure (key in, policy out) and can be
-    `jax.vmap`-ed over keys or over a stack of algorithm instances.
+    iterations into one program (`lerax.algorithm.run_on_policy`), so it is
+    pure (key in, policy out) and can be `jax.vmap`-ed over keys or over a stack
+    of algorithm instances.
 
     A concrete subclass is a final class (fields and `__init__` in it, nothing
     subclasses it) that provides:
 
     - the attributes `num_envs` and `num_steps` (static ints: they set shapes),
       `gamma` (the discount; also used by reward scaling), `batch_size` (an int,
-      for the reader: the base does not use it), `optimizer` (an optax
+      for the reader: the base does not use it) and `optimizer` (an optax
       transformation; a property built from array-leaf hyperparameters keeps
-      them sweepable) and `on_nonfinite` (a static `"error"`, `"skip"` or
-      `"ignore"`: see below);
+      them sweepable);
     - the methods `step` (one environment step, returning the next carry and a
       `RolloutBuffer` entry; `lerax.algorithm.actor_critic_step` is the
       actor-critic one, with auto-reset) and `train` (policy, optimizer state
       and buffer in; policy, optimizer state and a log of scalars out).
 
-    Optional hooks, with defaults that do nothing: `post_collect` (fill
-    returns and advantages; `lerax.algorithm.gae_post_collect` does GAE),
-    `per_step` (after every step of one environment), `per_iteration` (after
-    every iteration) and `post_reset` (adjust the initial state: PPO sets its
-    learning-rate anneal horizon there). `AbstractActorCriticAlgorithm` fills
-    `step` and `post_collect` for actor-critic policies, leaving `train`.
+    Everything else has a default, so a subclass written against the
+    specification's members alone instantiates and trains: the hooks
+    `post_collect` (returns the buffer; fill returns and advantages there,
+    `lerax.algorithm.gae_post_collect` does GAE), `per_step` (after every step
+    of one environment), `per_iteration` (after every iteration) and
+    `post_reset` (adjust the initial state: PPO sets its learning-rate anneal
+    horizon there) do nothing, and `on_nonfinite` is `"error"` (see below).
+    `AbstractActorCriticAlgorithm` fills `step` and `post_collect` for
+    actor-critic policies, leaving `train`.
 
     Floats that could be swept (learning rate, discount, loss coefficients)
     should be array leaves, declared with `lerax.algorithm.hyperparameter`:
     then a new value compiles nothing and `eqx.filter_vmap` over instances is a
     sweep. Such fields are range-checked when an instance is built.
 
-    `on_nonfinite` decides what a NaN or Inf does. The base checks each
+    `on_nonfinite` decides what a NaN or Inf does. The loop checks each
     rollout's observations and rewards; `train` may report a skipped update
     through the log keys `nonfinite_loss` and `nonfinite_gradient` (non-zero
     when it skipped one; `lerax.algorithm.guarded_update` gives both). With
     `"error"` the run stops at the first fault and `learn` raises
     `NonFiniteError`; with `"skip"` a bad update is dropped and counted;
-    `"ignore"` checks nothing.
+    `"ignore"` checks nothing. A subclass that wants it configurable declares a
+    static field, `on_nonfinite: str = eqx.field(static=True, default="error")`.
 
     Attributes:
         optimizer: The optimizer used for training the policy.
@@ -211,8 +91,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         num_envs: The number of parallel environments.
         num_steps: The number of steps to collect per environment.
         batch_size: The batch size for training.
-        on_nonfinite: What a NaN or Inf in training does: "error", "skip" or
-            "ignore".
+        on_nonfinite: What a NaN or Inf in training does: "error" (the
+            default), "skip" or "ignore".
     """
 
     optimizer: eqx.AbstractVar[optax.GradientTransformation]
@@ -220,15 +100,23 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
     num_envs: eqx.AbstractVar[int]
     num_steps: eqx.AbstractVar[int]
     batch_size: eqx.AbstractVar[int]
-    on_nonfinite: eqx.AbstractVar[str]
+    # A default, not an obligation: a plain class attribute (an annotation would
+    # make it a dataclass field whose position every subclass inherits). A
+    # subclass overrides it with a static field of its own.
+    on_nonfinite = "error"
 
     def __check_init__(self):
-        # A class that lacks `on_nonfinite` is refused by Equinox right after
-        # this check (an unset abstract attribute), with a message naming it.
-        mode = getattr(self, "on_nonfinite", _UNSET)
-        if mode is not _UNSET:
-            check_on_nonfinite(type(self).__name__, mode)
+        check_on_nonfinite(type(self).__name__, self.on_nonfinite)
         check_hyperparameters(self)
+
+    def nonfinite_mode(self) -> str:
+        """How this algorithm treats NaN and Inf: "error", "skip" or "ignore".
+
+        Returns:
+            The value of the algorithm's `on_nonfinite` attribute ("error" unless
+            the subclass declares another).
+        """
+        return self.on_nonfinite
 
     # ------------------------------------------------------------------ hooks
 
@@ -352,7 +240,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             and a log dictionary of scalars.
         """
 
-    # ------------------------------------------------------- the loop, once
+    # ---------------------------------------- the loop (in `_driver`), once
 
     def num_iterations(self, total_timesteps: int) -> int:
         """The number of iterations `learn` makes for `total_timesteps`.
@@ -433,24 +321,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             The new batched step state and the buffer, with leading axes
             `(num_steps, num_envs)`.
         """
-
-        def one_env(state, k):
-            state, entry = self.step(env, policy, state, key=k, callback=callback)
-            return self.per_step(state), entry
-
-        def one_step(state, keys):
-            state, entry = jax.vmap(one_env)(state, keys)
-            # With a mesh (`learn(..., mesh=)`), each device steps its own envs.
-            return shard_along(state, 0), shard_along(entry, 0)
-
-        # Every step's per-environment keys in one draw (one hash over all of
-        # them instead of one small one per step).
-        step_state, buffer = filter_scan(
-            one_step,
-            step_state,
-            jax.random.split(key, (self.num_steps, self.num_envs)),
-        )
-        return step_state, shard_along(buffer, 1)
+        return _driver.collect_rollout(self, env, policy, step_state, callback, key)
 
     def reset(
         self,
@@ -477,32 +348,9 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         Returns:
             The initial algorithm state.
         """
-        env_key, callback_key, run_key = jax.random.split(key, 3)
-        step_state = jax.vmap(
-            lambda k: OnPolicyStepState.initial(env, policy, callback, k)
-        )(jax.random.split(env_key, self.num_envs))
-        ctx = ResetContext(
-            num_envs=self.num_envs,
-            num_steps=self.num_steps,
-            num_iterations=num_iterations,
-            total_timesteps=num_iterations * self.num_envs * self.num_steps,
-            policy=policy,
-            algorithm=self,
+        return _driver.reset(
+            self, env, policy, key=key, callback=callback, num_iterations=num_iterations
         )
-        state = OnPolicyState(
-            iteration_count=jnp.zeros((), jnp.int32),
-            step_state=step_state,
-            env=env,
-            policy=policy,
-            opt_state=self.optimizer.init(eqx.filter(policy, eqx.is_inexact_array)),
-            callback_state=callback.reset(ctx, key=callback_key),
-            key=run_key,
-            fault=jnp.zeros((), jnp.int32),
-            fault_iteration=jnp.full((), -1, jnp.int32),
-            skipped_updates=jnp.zeros((), jnp.int32),
-            num_iterations=num_iterations,
-        )
-        return self.post_reset(state)
 
     def iteration(
         self,
@@ -514,252 +362,14 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         """One iteration: collect, post-process, train, then the callback.
 
         Args:
-            state: The algorithm state.
+            state: The algorithm state (an `OnPolicyState`, as `reset` builds).
             key: A JAX PRNG key.
             callback: The (consolidated) callback.
 
         Returns:
             The algorithm state after the iteration.
         """
-        rollout_key, post_key, train_key, callback_key = jax.random.split(key, 4)
-
-        def work(state):
-            step_state, buffer = self.collect_rollout(
-                state.env, state.policy, state.step_state, callback, rollout_key
-            )
-            # The raw rewards and done flags, for the episode-counting callbacks.
-            rollout = (buffer.rewards, buffer.terminations | buffer.truncations)
-            reward_normalizer = getattr(state, "reward_normalizer", None)
-            if reward_normalizer is not None:
-                reward_normalizer, rewards = reward_normalizer.scale(
-                    buffer.rewards,
-                    buffer.terminations | buffer.truncations,
-                    gamma=self.gamma,
-                )
-                buffer = dataclasses.replace(buffer, rewards=rewards)
-            buffer = self.post_collect(
-                state.env, state.policy, step_state, buffer, key=post_key
-            )
-            policy, opt_state, log = self.train(
-                state.policy, state.opt_state, buffer, key=train_key
-            )
-            # Running observation statistics (a policy with
-            # `normalize_observations`) take in this rollout after training, so
-            # each rollout is collected and trained on under the same statistics.
-            policy = update_observation_statistics(policy, buffer.observations)
-            return (
-                step_state,
-                buffer,
-                policy,
-                opt_state,
-                log,
-                reward_normalizer,
-                rollout,
-            )
-
-        (step_state, buffer, policy, opt_state, log, reward_normalizer, rollout) = work(
-            state
-        )
-        if reward_normalizer is not None:
-            state = dataclasses.replace(state, reward_normalizer=reward_normalizer)
-        new_state = state.next(step_state, policy, opt_state)
-        if self.nonfinite_mode() != "ignore":
-            new_state = self._guard(state, new_state, buffer, log)
-        ctx = IterationContext(
-            state=state.callback_state,
-            step_states=step_state.callback_state,
-            iteration=state.iteration_count,
-            num_iterations=getattr(state, "num_iterations", 0),
-            timesteps=new_state.iteration_count * (self.num_envs * self.num_steps),
-            log=log,
-            policy=new_state.policy,
-            rewards=rollout[0],
-            dones=rollout[1],
-        )
-        new_state = new_state.with_callback_states(
-            callback.on_iteration(ctx, key=callback_key)
-        )
-        return self.per_iteration(new_state)
-
-    def nonfinite_mode(self) -> str:
-        """How this algorithm treats NaN and Inf: "error", "skip" or "ignore".
-
-        Returns:
-            The value of the algorithm's `on_nonfinite` attribute.
-        """
-        return self.on_nonfinite
-
-    def _guard(self, state, new_state, buffer, log):
-        # Observations and rewards are checked once per rollout; the loss and the
-        # gradient per update, by `train`, which skips bad updates and counts
-        # them in the log as `nonfinite_loss` / `nonfinite_gradient`.
-        if not hasattr(new_state, "fault"):
-            return new_state
-        observations_ok = all_finite((buffer.observations, buffer.next_observations))
-        rewards_ok = all_finite(buffer.rewards)
-        rollout_ok = observations_ok & rewards_ok
-        zero = jnp.zeros((), jnp.float32)
-        bad_losses = jnp.asarray(log.get("nonfinite_loss", zero))
-        bad_gradients = jnp.asarray(log.get("nonfinite_gradient", zero))
-        code = jnp.select(
-            [~observations_ok, ~rewards_ok, bad_losses > 0, bad_gradients > 0],
-            [jnp.int32(i + 1) for i in range(len(FAULT_QUANTITIES))],
-            jnp.int32(0),
-        )
-        first = (state.fault == 0) & (code > 0)
-        skipped = jnp.where(
-            rollout_ok, (bad_losses + bad_gradients).astype(jnp.int32), 1
-        )
-        kept = dataclasses.replace(
-            new_state,
-            policy=select_tree(rollout_ok, new_state.policy, state.policy),
-            opt_state=select_tree(rollout_ok, new_state.opt_state, state.opt_state),
-        )
-        fault = jnp.where(first, code, state.fault)
-        fault_iteration = jnp.where(first, state.iteration_count, state.fault_iteration)
-        if self.nonfinite_mode() == "error":
-            # Stop the run soon after a fault: every `_FAULT_REPORT_EVERY`
-            # iterations (and at the last) the host raises `NonFiniteError`
-            # from inside the compiled program if a fault was recorded, which
-            # aborts it; `learn` re-raises it as that type. A host call per
-            # iteration would cost a few percent of throughput; the condition
-            # is on the iteration count, which is never batched by vmap.
-            report = functools.partial(
-                raise_on_fault, type(self).__name__, state.num_iterations
-            )
-            count = state.iteration_count + 1
-            due = (count % _FAULT_REPORT_EVERY == 0) | (count == state.num_iterations)
-            jax.lax.cond(
-                due,
-                lambda c, i: jax.debug.callback(report, c, i),
-                lambda c, i: None,
-                fault,
-                fault_iteration,
-            )
-        return dataclasses.replace(
-            kept,
-            fault=fault,
-            fault_iteration=fault_iteration,
-            skipped_updates=state.skipped_updates + skipped,
-        )
-
-    def raise_if_faulted(
-        self, state: OnPolicyState[PolicyType]
-    ) -> OnPolicyState[PolicyType]:
-        """Raise the `NonFiniteError` a run recorded (with `on_nonfinite="error"`).
-
-        Concrete states are read on the host (this waits for the run to finish).
-        Inside a trace (`jax.vmap` or `jax.jit` of `learn`) the error is attached
-        to the returned state with `eqx.branched_error_if` instead, naming the
-        quantity.
-
-        Args:
-            state: The state a run returned.
-
-        Returns:
-            `state` (with the runtime check attached when traced).
-
-        Raises:
-            NonFiniteError: If the run stopped on a non-finite value.
-        """
-        if self.nonfinite_mode() != "error" or not hasattr(state, "fault"):
-            return state
-        owner = type(self).__name__
-        if isinstance(state.fault, jax.core.Tracer):
-            messages = [
-                fault_message(owner, i + 1, 0, 1).replace(
-                    " at iteration 1 of 1", " (state.fault_iteration has where)"
-                )
-                for i in range(len(FAULT_QUANTITIES))
-            ]
-            # Attached to the policy (what `learn` returns; no PRNG-key leaves).
-            policy = eqx.branched_error_if(
-                state.policy, state.fault > 0, jnp.maximum(state.fault - 1, 0), messages
-            )
-            return dataclasses.replace(state, policy=policy)
-        code = int(np.max(np.asarray(state.fault)))
-        if code:
-            faults = np.asarray(state.fault).reshape(-1)
-            iterations = np.asarray(state.fault_iteration).reshape(-1)
-            iteration = int(iterations[int(np.argmax(faults == code))])
-            raise NonFiniteError(
-                fault_message(owner, code, iteration, state.num_iterations)
-            )
-        return state
-
-    def run_identity(
-        self,
-        env: AbstractEnvLike,
-        policy: PolicyType,
-        callback: AbstractCallback,
-        num_iterations: int,
-    ) -> dict[str, str]:
-        """What must match for a checkpoint to continue this run.
-
-        The algorithm's class, static settings and hyperparameter values, and
-        the structure (types, static fields, array shapes and dtypes) of the
-        whole initial state: environment, policy, optimizer and callbacks.
-
-        Args:
-            env: The environment.
-            policy: The policy.
-            callback: The (consolidated) callback.
-            num_iterations: The planned number of iterations.
-
-        Returns:
-            `path -> description` entries.
-        """
-        identity = {
-            "algorithm": f"{type(self).__module__}.{type(self).__qualname__}",
-            "num_iterations": str(num_iterations),
-        }
-        for field in dataclasses.fields(self):
-            if isinstance(getattr(type(self), field.name, None), property):
-                continue  # derived (the optimizer, the batch size)
-            value = getattr(self, field.name, None)
-            if isinstance(value, jax.core.Tracer):
-                described = "traced"
-            elif eqx.is_array(value):
-                described = np.array2string(np.asarray(value), precision=8)
-            elif callable(value):
-                described = (
-                    f"{getattr(value, '__module__', '?')}."
-                    f"{getattr(value, '__qualname__', type(value).__qualname__)}"
-                )
-            else:
-                described = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
-            identity[f"algorithm.{field.name}"] = described
-        template = eqx.filter_eval_shape(
-            lambda k: self.reset(
-                env, policy, key=k, callback=callback, num_iterations=num_iterations
-            ),
-            jax.random.key(0),
-        )
-        try:
-            entries = structure_entries(template)
-        except Exception:  # an object the describer refuses: shapes still count
-            entries = [
-                (jax.tree_util.keystr(path), f"{leaf.dtype}{list(leaf.shape)}")
-                for path, leaf in jax.tree_util.tree_flatten_with_path(template)[0]
-                if isinstance(leaf, jax.ShapeDtypeStruct)
-            ]
-        for path, description in entries:
-            identity[f"state.{path}"] = description
-        return identity
-
-    def check_compatible(self, env: AbstractEnvLike, policy: PolicyType) -> None:
-        """Check, before compiling, that `policy` was built for `env`.
-
-        Args:
-            env: The environment.
-            policy: The policy.
-
-        Raises:
-            TypeError: If `env` is not an `AbstractEnvLike`.
-            ValueError: If the policy's action or observation space differs from
-                the environment's.
-        """
-        check_env_and_policy(env, policy)
+        return _driver.iteration(self, state, key=key, callback=callback)
 
     def resume(
         self,
@@ -789,35 +399,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             ValueError: If `num_iterations` is not a positive int.
             NonFiniteError: If a NaN or Inf stopped the run.
         """
-        check_size(type(self).__name__, "num_iterations", num_iterations)
-        callback = self.consolidate_callbacks(callback)
-        done = state.iteration_count
-        if isinstance(done, jax.core.Tracer):
-            raise ValueError(
-                "resume needs a concrete state (its iteration count sets the new "
-                "total); call it outside jax.jit/jax.vmap, or vmap learn_state."
-            )
-        done = int(np.max(np.asarray(done)))
-        total = done + int(num_iterations)
-        if total != state.num_iterations:
-            ctx = ResetContext(
-                num_envs=self.num_envs,
-                num_steps=self.num_steps,
-                num_iterations=total,
-                total_timesteps=total * self.num_envs * self.num_steps,
-                policy=state.policy,
-                algorithm=self,
-            )
-            state = dataclasses.replace(
-                state,
-                num_iterations=total,
-                callback_state=callback.extend(state.callback_state, ctx),
-            )
-        with reraise_fault():
-            state = _resume(self, state, jnp.int32(done), int(num_iterations), callback)
-            if self.nonfinite_mode() == "error":
-                jax.block_until_ready(state)
-        return self.raise_if_faulted(state)
+        return _driver.resume(self, state, num_iterations, callback=callback)
 
     def learn_state(
         self,
@@ -859,39 +441,16 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             NonFiniteError: If a NaN or Inf stopped the run (with
                 `on_nonfinite="error"`).
         """
-        callback = self.consolidate_callbacks(callback)
-        num_iterations = self.num_iterations(total_timesteps)
-        self.check_compatible(env, policy)
-        check_mesh(type(self).__name__, mesh, self.num_envs)
-        start = 0
-        if checkpointer is not None:
-            if not isinstance(checkpointer, Checkpointer):
-                raise TypeError(
-                    "checkpointer must be a lerax.checkpoint.Checkpointer, got "
-                    f"{type(checkpointer).__name__}."
-                )
-            identity = self.run_identity(env, policy, callback, num_iterations)
-            start = checkpointer.prepare(identity)
-        with reraise_fault():
-            state = _learn(
-                self,
-                env,
-                policy,
-                num_iterations,
-                start,
-                key,
-                callback,
-                checkpointer,
-                mesh,
-            )
-            traced = isinstance(state.iteration_count, jax.core.Tracer)
-            if not traced and (
-                checkpointer is not None or self.nonfinite_mode() == "error"
-            ):
-                jax.block_until_ready(state)
-        if checkpointer is not None and not traced:
-            checkpointer.wait()
-        return self.raise_if_faulted(state)
+        return _driver.learn_state(
+            self,
+            env,
+            policy,
+            total_timesteps,
+            key=key,
+            callback=callback,
+            checkpointer=checkpointer,
+            mesh=mesh,
+        )
 
     def learn(
         self,
@@ -937,7 +496,8 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             NonFiniteError: If a NaN or Inf stopped the run (with
                 `on_nonfinite="error"`).
         """
-        return self.learn_state(
+        return _driver.learn_state(
+            self,
             env,
             policy,
             total_timesteps,
@@ -946,66 +506,3 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             checkpointer=checkpointer,
             mesh=mesh,
         ).policy
-
-
-# How often (in iterations) the "error" mode asks the host whether to stop.
-_FAULT_REPORT_EVERY = 8
-
-
-def _run(algorithm, state, indices, num_iterations, callback, checkpointer):
-    """The iterations `indices` (from 0) of a run of `num_iterations`, one `lax.scan`.
-
-    The scanned iteration index never depends on the key, so it is not batched
-    by `jax.vmap` and the checkpoint condition stays a real branch under `vmap`.
-    """
-
-    def iteration(state):
-        key, iteration_key = jax.random.split(state.key)
-        state = dataclasses.replace(state, key=key)
-        return algorithm.iteration(state, key=iteration_key, callback=callback)
-
-    def body(state, index):
-        state = _place(iteration(state))
-        if checkpointer is not None:
-            checkpointer.maybe_save(state, index, num_iterations)
-        return state, None
-
-    if indices.shape[0] == 0:
-        return state
-    state, _ = filter_scan(body, state, indices)
-    return state
-
-
-def _place(state):
-    # With a mesh: the rollout carry split along `num_envs`, the rest replicated.
-    if current_mesh() is None:
-        return state
-    return dataclasses.replace(
-        replicate(state), step_state=shard_along(state.step_state, 0)
-    )
-
-
-@eqx.filter_jit
-def _learn(
-    algorithm, env, policy, num_iterations, start, key, callback, checkpointer, mesh
-):
-    with tracing_on(mesh):
-        state = algorithm.reset(
-            env, policy, key=key, callback=callback, num_iterations=num_iterations
-        )
-        if start:
-            state = checkpointer.restore(state)
-            # The restored count is `start`; a constant keeps it unbatched
-            # under vmap.
-            state = dataclasses.replace(state, iteration_count=jnp.int32(start))
-        state = _place(state)
-        indices = jnp.arange(start, num_iterations, dtype=jnp.int32)
-        return _run(algorithm, state, indices, num_iterations, callback, checkpointer)
-
-
-@eqx.filter_jit
-def _resume(algorithm, state, start, num_iterations, callback):
-    # `start` is traced, so resuming chunk after chunk of one size reuses one
-    # program (as long as the planned total, a static size, does not change).
-    indices = start + jnp.arange(num_iterations, dtype=jnp.int32)
-    return _run(algorithm, state, indices, state.num_iterations, callback, None)

@@ -1,6 +1,13 @@
 """The states of on-policy algorithms: per-step carry and whole-run state."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Equinox recognises an
+# `eqx.AbstractVar` annotation only when it is evaluated; as a string it becomes
+# an ordinary dataclass field of the abstract class. Forward references are
+# quoted by hand.
+#
+# The concrete states declare their fields in the order the abstract bases
+# first named them (the order a checkpoint stores their leaves in; it was the
+# effective order while the bases still had fields of their own).
 
 import dataclasses
 from abc import abstractmethod
@@ -48,7 +55,7 @@ class AbstractOnPolicyStepState(AbstractStepState, Generic[PolicyType]):
         policy: PolicyType,
         callback: AbstractCallback,
         key: Key[Array, ""],
-    ) -> AbstractOnPolicyStepState[PolicyType]:
+    ) -> "AbstractOnPolicyStepState[PolicyType]":
         """Initialize the step state: reset the env, the policy and the callback.
 
         Args:
@@ -74,9 +81,9 @@ class OnPolicyStepState(AbstractOnPolicyStepState[PolicyType]):
         episode_length: The length of the current episode so far.
     """
 
+    callback_state: AbstractCallbackStepState
     env_state: AbstractEnvLikeState
     policy_state: Any
-    callback_state: AbstractCallbackStepState
     observation: PyTree
     episode_return: Float[Array, ""]
     episode_length: Int[Array, ""]
@@ -88,7 +95,7 @@ class OnPolicyStepState(AbstractOnPolicyStepState[PolicyType]):
         policy: PolicyType,
         callback: AbstractCallback,
         key: Key[Array, ""],
-    ) -> OnPolicyStepState[PolicyType]:
+    ) -> "OnPolicyStepState[PolicyType]":
         """Reset the env, the policy and the callback for one environment.
 
         Args:
@@ -195,9 +202,9 @@ class OnPolicyState(AbstractOnPolicyState[PolicyType]):
     """
 
     iteration_count: Int[Array, ""]
+    policy: PolicyType
     step_state: OnPolicyStepState[PolicyType]
     env: AbstractEnvLike
-    policy: PolicyType
     opt_state: optax.OptState
     callback_state: AbstractCallbackState
     key: Key[Array, ""]

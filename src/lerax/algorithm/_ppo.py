@@ -9,22 +9,23 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, ArrayLike, Float, Key, Scalar
+from jaxtyping import Array, Float, Key, Scalar
 
 from lerax._checks import check_size
 from lerax.buffer import RolloutBuffer
+from lerax.policy import AbstractRecurrentActorCriticPolicy
 
 from ._actor_critic import (
     AbstractActorCriticAlgorithm,
-    evaluate_buffer,
     explained_variance,
 )
 from ._base import PolicyType
 from ._flat import FlatView, apply_flat_updates, flat_loss
+from ._hyperparameter import hyperparameter
 from ._learning_rate import learning_rate_in_use
-from ._nonfinite import check_on_nonfinite, guarded_update
-from ._on_policy import as_leaf, check_number
+from ._nonfinite import guarded_update
 from ._on_policy_state import OnPolicyState
+from ._ppo_loss import _STACKED, PPOStats, _ppo_loss
 from ._reward_scaling import RewardNormalizerState
 from ._scan import filter_scan
 from ._schedule import (
@@ -32,102 +33,6 @@ from ._schedule import (
     scale_by_linear_anneal,
     set_anneal_horizon,
 )
-
-
-class PPOStats(eqx.Module):
-    """Diagnostics of one PPO minibatch update (or their mean over an iteration).
-
-    Attributes:
-        approx_kl: Estimate of KL(old || new), `mean((ratio - 1) - log ratio)`.
-        clip_fraction: Fraction of samples whose ratio left the clip range.
-        total_loss: The optimised loss.
-        policy_loss: The clipped surrogate loss.
-        value_loss: The (optionally clipped) squared value error.
-        entropy_loss: Minus the mean entropy.
-        explained_variance: Explained variance of the returns by the critic
-            being trained, on this minibatch before its update (NaN when the
-            minibatch's returns are constant).
-        nonfinite_loss: 1 if the loss was NaN/Inf and the update was skipped.
-        nonfinite_gradient: 1 if the loss was finite but the gradient was not
-            and the update was skipped.
-    """
-
-    approx_kl: Float[Array, ""]
-    clip_fraction: Float[Array, ""]
-    total_loss: Float[Array, ""]
-    policy_loss: Float[Array, ""]
-    value_loss: Float[Array, ""]
-    entropy_loss: Float[Array, ""]
-    explained_variance: Float[Array, ""]
-    nonfinite_loss: Float[Array, ""]
-    nonfinite_gradient: Float[Array, ""]
-
-
-# The `PPOStats` fields a training log reports, stacked per minibatch.
-_STACKED = (
-    "approx_kl",
-    "clip_fraction",
-    "total_loss",
-    "policy_loss",
-    "value_loss",
-    "entropy_loss",
-)
-
-
-def _ppo_loss(
-    policy,
-    rollout_buffer: RolloutBuffer,
-    normalize_advantages: bool,
-    clip_coefficient: Float[ArrayLike, ""],
-    clip_value_loss: bool,
-    value_loss_coefficient: Float[ArrayLike, ""],
-    entropy_loss_coefficient: Float[ArrayLike, ""],
-    clip_value_coefficient: Float[ArrayLike, ""] | None = None,
-) -> tuple[Float[Array, ""], PPOStats]:
-    buffer = rollout_buffer
-    if clip_value_coefficient is None:
-        clip_value_coefficient = clip_coefficient
-
-    values, log_probs, entropy = evaluate_buffer(policy, buffer)
-    log_ratio = log_probs - buffer.log_probs
-    ratio = jnp.exp(log_ratio)
-
-    advantages = buffer.advantages
-    if normalize_advantages:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    clipped_ratio = jnp.clip(ratio, 1.0 - clip_coefficient, 1.0 + clip_coefficient)
-    policy_loss = jnp.maximum(-advantages * ratio, -advantages * clipped_ratio).mean()
-
-    value_error = (values - buffer.returns) ** 2
-    if clip_value_loss:
-        clipped_values = buffer.values + jnp.clip(
-            values - buffer.values, -clip_value_coefficient, clip_value_coefficient
-        )
-        value_error = jnp.maximum(value_error, (clipped_values - buffer.returns) ** 2)
-    value_loss = 0.5 * value_error.mean()
-
-    entropy_loss = -entropy.mean()
-    total_loss = (
-        policy_loss
-        + value_loss_coefficient * value_loss
-        + entropy_loss_coefficient * entropy_loss
-    )
-    stats = PPOStats(
-        approx_kl=jax.lax.stop_gradient(((ratio - 1.0) - log_ratio).mean()),
-        clip_fraction=jax.lax.stop_gradient(
-            (jnp.abs(ratio - 1.0) > clip_coefficient).mean()
-        ),
-        total_loss=total_loss,
-        policy_loss=policy_loss,
-        value_loss=value_loss,
-        entropy_loss=entropy_loss,
-        explained_variance=explained_variance(
-            jax.lax.stop_gradient(values), buffer.returns
-        ),
-        nonfinite_loss=jnp.zeros((), jnp.float32),
-        nonfinite_gradient=jnp.zeros((), jnp.float32),
-    )
-    return total_loss, stats
 
 
 def _shuffled_minibatches(
@@ -150,7 +55,8 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     `num_batches` shuffled minibatches, minimising the clipped surrogate loss.
     The optimizer is `clip_by_global_norm(max_grad_norm)` then Adam.
 
-    A recurrent policy (`policy.is_recurrent`, e.g. `GRUActorCriticPolicy`) is
+    A recurrent policy (an `AbstractRecurrentActorCriticPolicy`, e.g.
+    `GRUActorCriticPolicy`) is
     trained on whole sequences instead: minibatches are groups of environments
     (`num_batches` must divide `num_envs`) in time order, and the loss re-runs
     the policy's memory over each (truncated backpropagation through time).
@@ -203,20 +109,24 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     num_steps: int = eqx.field(static=True)
     num_epochs: int = eqx.field(static=True)
     num_batches: int = eqx.field(static=True)
-    gae_lambda: Float[Array, ""]
-    gamma: Float[Array, ""]
-    clip_coefficient: Float[Array, ""]
+    gae_lambda: Float[Array, ""] = hyperparameter(low=0.0, high=1.0)
+    gamma: Float[Array, ""] = hyperparameter(low=0.0, high=1.0, low_open=True)
+    clip_coefficient: Float[Array, ""] = hyperparameter(low=0.0, low_open=True)
     clip_value_loss: bool = eqx.field(static=True)
-    entropy_loss_coefficient: Float[Array, ""]
-    value_loss_coefficient: Float[Array, ""]
-    max_grad_norm: Float[Array, ""]
+    entropy_loss_coefficient: Float[Array, ""] = hyperparameter(low=0.0)
+    value_loss_coefficient: Float[Array, ""] = hyperparameter(low=0.0)
+    max_grad_norm: Float[Array, ""] = hyperparameter(low=0.0, low_open=True)
     normalize_advantages: bool = eqx.field(static=True)
-    learning_rate: Float[Array, ""] | optax.Schedule
+    learning_rate: Float[Array, ""] | optax.Schedule = hyperparameter(
+        low=0.0, low_open=True
+    )
     anneal_learning_rate: bool = eqx.field(static=True)
     normalize_rewards: bool = eqx.field(static=True)
-    adam_eps: Float[Array, ""]
-    target_kl: Float[Array, ""] | None
-    clip_value_coefficient: Float[Array, ""] | None
+    adam_eps: Float[Array, ""] = hyperparameter(low=0.0, low_open=True)
+    target_kl: Float[Array, ""] | None = hyperparameter(low=0.0, low_open=True)
+    clip_value_coefficient: Float[Array, ""] | None = hyperparameter(
+        low=0.0, low_open=True
+    )
     on_nonfinite: str = eqx.field(static=True)
     clip_actions: bool = eqx.field(static=True)
 
@@ -312,51 +222,33 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         self.clip_value_loss = bool(clip_value_loss)
         self.normalize_advantages = bool(normalize_advantages)
         self.clip_actions = bool(clip_actions)
-        self.gae_lambda = as_leaf(gae_lambda)
-        self.gamma = as_leaf(gamma)
-        self.clip_coefficient = as_leaf(clip_coefficient)
-        self.entropy_loss_coefficient = as_leaf(entropy_loss_coefficient)
-        self.value_loss_coefficient = as_leaf(value_loss_coefficient)
-        self.max_grad_norm = as_leaf(max_grad_norm)
-        self.learning_rate = (
-            learning_rate if callable(learning_rate) else as_leaf(learning_rate)
-        )
+        self.gae_lambda = gae_lambda
+        self.gamma = gamma
+        self.clip_coefficient = clip_coefficient
+        self.entropy_loss_coefficient = entropy_loss_coefficient
+        self.value_loss_coefficient = value_loss_coefficient
+        self.max_grad_norm = max_grad_norm
+        self.learning_rate = learning_rate
         self.on_nonfinite = on_nonfinite
         self.anneal_learning_rate = bool(anneal_learning_rate)
         self.normalize_rewards = bool(normalize_rewards)
-        self.adam_eps = as_leaf(adam_eps)
-        self.target_kl = None if target_kl is None else as_leaf(target_kl)
-        self.clip_value_coefficient = (
-            None if clip_value_coefficient is None else as_leaf(clip_value_coefficient)
-        )
+        self.adam_eps = adam_eps
+        self.target_kl = target_kl
+        self.clip_value_coefficient = clip_value_coefficient
 
     def __check_init__(self):
-        check_on_nonfinite("PPO", self.on_nonfinite)
-        for name in ("num_envs", "num_steps", "num_epochs", "num_batches"):
-            check_size("PPO", name, getattr(self, name))
+        # The floats are range-checked by the base (they are hyperparameters),
+        # and so is `on_nonfinite`.
+        check_size("PPO", "num_envs", self.num_envs)
+        check_size("PPO", "num_steps", self.num_steps)
+        check_size("PPO", "num_epochs", self.num_epochs)
+        check_size("PPO", "num_batches", self.num_batches)
         total = self.num_envs * self.num_steps
         if total % self.num_batches:
             raise ValueError(
                 f"PPO: num_batches={self.num_batches} does not divide num_envs * "
                 f"num_steps = {total}; choose a divisor of {total}."
             )
-        check_number("PPO", "gamma", self.gamma, low=0.0, high=1.0, low_open=True)
-        check_number("PPO", "gae_lambda", self.gae_lambda, low=0.0, high=1.0)
-        check_number(
-            "PPO", "clip_coefficient", self.clip_coefficient, low=0.0, low_open=True
-        )
-        check_number(
-            "PPO", "entropy_loss_coefficient", self.entropy_loss_coefficient, low=0.0
-        )
-        check_number(
-            "PPO", "value_loss_coefficient", self.value_loss_coefficient, low=0.0
-        )
-        check_number("PPO", "max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
-        check_number("PPO", "learning_rate", self.learning_rate, low=0.0, low_open=True)
-        check_number("PPO", "adam_eps", self.adam_eps, low=0.0, low_open=True)
-        for name in ("target_kl", "clip_value_coefficient"):
-            if getattr(self, name) is not None:
-                check_number("PPO", name, getattr(self, name), low=0.0, low_open=True)
 
     @property
     def batch_size(self) -> int:
@@ -565,7 +457,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             ValueError: At trace time, if the policy is recurrent and
                 `num_batches` does not divide `num_envs`.
         """
-        if getattr(policy, "is_recurrent", False):
+        if isinstance(policy, AbstractRecurrentActorCriticPolicy):
             # Whole sequences, split by environment, time order kept.
             if self.num_envs % self.num_batches:
                 raise ValueError(

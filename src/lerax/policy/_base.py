@@ -102,6 +102,23 @@ class AbstractPolicy(eqx.Module, Generic[StateType, ActType, ObsType, MaskType])
             An initial internal state for the policy.
         """
 
+    def update_observation_statistics(self, observations: ObsType) -> Self:
+        """Merge a batch of observations into the policy's running statistics.
+
+        Training calls it after each iteration with the rollout's observations.
+        The default keeps no statistics and returns the policy unchanged;
+        policies that normalise observations (`MLPActorCriticPolicy` with
+        `normalize_observations=True`) override it.
+
+        Args:
+            observations: Observations with one leading batch axis.
+
+        Returns:
+            The policy with updated statistics (here: itself).
+        """
+        del observations
+        return self
+
     def constructor_arguments(self) -> dict[str, Any] | None:
         """The constructor arguments that rebuild this policy's structure.
 

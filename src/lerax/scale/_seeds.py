@@ -12,8 +12,12 @@ import numpy as np
 from jaxtyping import Array, Key, PyTree
 
 from lerax._sharding import check_mesh
-from lerax.algorithm import AbstractOnPolicyAlgorithm, OnPolicyState
-from lerax.algorithm._on_policy import _learn
+from lerax.algorithm import (
+    AbstractOnPolicyAlgorithm,
+    OnPolicyState,
+    raise_if_faulted,
+    run_on_policy,
+)
 from lerax.callback import AbstractCallback
 from lerax.env import AbstractEnvLike
 from lerax.policy import AbstractPolicy
@@ -224,7 +228,6 @@ def prepare(
     policies = initial_policies(policy, policy_keys, owner)
     callback = algorithm.consolidate_callbacks(callback)
     num_iterations = algorithm.num_iterations(total_timesteps)
-    algorithm.check_compatible(env, select(policies, 0))
     check_mesh(owner, mesh, algorithm.num_envs)
     return policies, learn_keys, num_iterations, callback
 
@@ -232,8 +235,14 @@ def prepare(
 @eqx.filter_jit
 def _train_seeds(algorithm, env, policies, num_iterations, keys, callback, mesh):
     def one_seed(policy, key):
-        return _learn(
-            algorithm, env, policy, num_iterations, 0, key, callback, None, mesh
+        return run_on_policy(
+            algorithm,
+            env,
+            policy,
+            num_iterations,
+            key=key,
+            callback=callback,
+            mesh=mesh,
         )
 
     return eqx.filter_vmap(one_seed)(policies, keys)
@@ -290,4 +299,4 @@ def train_seeds(
     state = _train_seeds(
         algorithm, env, policies, num_iterations, learn_keys, callback, mesh
     )
-    return algorithm.raise_if_faulted(state)
+    return raise_if_faulted(algorithm, state)

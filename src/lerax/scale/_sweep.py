@@ -13,8 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Key
 
-from lerax.algorithm import AbstractOnPolicyAlgorithm, OnPolicyState
-from lerax.algorithm._on_policy import _learn
+from lerax._checks import check_size
+from lerax.algorithm import (
+    AbstractOnPolicyAlgorithm,
+    OnPolicyState,
+    raise_if_faulted,
+    run_on_policy,
+)
 from lerax.callback import EpisodeStatisticsCallback
 from lerax.env import AbstractEnvLike
 
@@ -184,8 +189,8 @@ def _sweep(algorithm, columns, env, policies, num_iterations, keys, callback, me
         algo = _with_values(algorithm, config)
 
         def one_seed(policy, key):
-            return _learn(
-                algo, env, policy, num_iterations, 0, key, callback, None, mesh
+            return run_on_policy(
+                algo, env, policy, num_iterations, key=key, callback=callback, mesh=mesh
             )
 
         return eqx.filter_vmap(one_seed)(policies, keys)
@@ -267,8 +272,7 @@ def sweep(
     )
     if window is None:
         window = max(1, num_iterations // 10)
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"sweep: window must be a positive int, got {window!r}.")
+    check_size("sweep", "window", window)
     window = min(window, num_iterations)
     state = _sweep(
         algorithm,
@@ -280,7 +284,7 @@ def sweep(
         callback,
         mesh,
     )
-    state = algorithm.raise_if_faulted(state)
+    state = raise_if_faulted(algorithm, state)
     record = np.asarray(state.callback_state.mean_return)[..., -window:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
