@@ -33,6 +33,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: tuple[tuple[str, ...], ...] = (
     # Root infrastructure: imports nothing from lerax.
     (
+        "lerax._abstract",
         "lerax._checks",
         "lerax._key",
         "lerax._keywords",

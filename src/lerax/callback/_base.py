@@ -16,12 +16,14 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key, PyTree, Scalar
 
+from lerax._abstract import AbstractMarker
 
-class AbstractCallbackState(eqx.Module):
+
+class AbstractCallbackState(AbstractMarker):
     """A callback's per-run state, updated once per iteration."""
 
 
-class AbstractCallbackStepState(eqx.Module):
+class AbstractCallbackStepState(AbstractMarker):
     """A callback's per-environment state, updated once per environment step."""
 
 

@@ -15,6 +15,7 @@ import jax
 from equinox import AbstractVar
 from jaxtyping import Array, Bool, Float, Key
 
+from lerax._abstract import AbstractMarker
 from lerax.space import AbstractSpace
 
 StateType = TypeVar("StateType", bound="AbstractEnvLikeState")
@@ -23,7 +24,7 @@ ObsType = TypeVar("ObsType")
 MaskType = TypeVar("MaskType")
 
 
-class AbstractEnvLikeState(eqx.Module):
+class AbstractEnvLikeState(AbstractMarker):
     """The state of an environment or a wrapper: a pytree of arrays."""
 
 
