@@ -31,7 +31,7 @@ def _scalar_text(x: Any) -> Any:
     value = np.asarray(x).item()
     if isinstance(value, float):
         # float32 -> the shortest text that rounds back to the same float32.
-        return _Number(np.format_float_positional(np.float32(value), trim="-"))
+        return _Number(str(np.dtype(x.dtype).type(value)))
     return _Number(repr(value))
 
 

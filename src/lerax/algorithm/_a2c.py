@@ -9,6 +9,7 @@ import optax
 from jaxtyping import Array, Float, Key, Scalar
 
 from lerax._checks import check_size
+from lerax._keywords import suggest_keywords
 from lerax.buffer import RolloutBuffer
 
 from ._actor_critic import (
@@ -61,6 +62,7 @@ class A2C(AbstractActorCriticAlgorithm[PolicyType]):
     on_nonfinite: str = eqx.field(static=True)
     clip_actions: bool = eqx.field(static=True)
 
+    @suggest_keywords
     def __init__(
         self,
         *,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import equinox as eqx
 from jaxtyping import Array, Int, Key
 
+from lerax._repr import readable_repr
 from lerax.callback import AbstractCallback, AbstractCallbackStepState
 from lerax.env import AbstractEnvLike
 
@@ -62,6 +63,15 @@ class AbstractAlgorithmState(eqx.Module, Generic[PolicyType]):
 
 class AbstractAlgorithm(eqx.Module, Generic[PolicyType, StateType]):
     """A training algorithm: `learn` is pure, key in and policy out."""
+
+    def __repr__(self) -> str:
+        """Equinox's representation, with scalar hyperparameters shown by value.
+
+        Returns:
+            E.g. `PPO(..., learning_rate=0.0003, gamma=0.99, ...)` rather than
+            `learning_rate=f32[]`.
+        """
+        return readable_repr(self)
 
     @abstractmethod
     def learn(

@@ -29,6 +29,7 @@ import numpy as np
 from jaxtyping import Array, Int, Key
 
 from lerax._checks import check_size
+from lerax._key import check_key
 from lerax._sharding import check_mesh, current_mesh, replicate, shard_along, tracing_on
 from lerax.buffer import RolloutBuffer
 from lerax.callback import (
@@ -92,6 +93,7 @@ def learn_state(
             invalid, or the checkpoint directory holds another run.
         NonFiniteError: If a NaN or Inf stopped the run.
     """
+    check_key(f"{type(algorithm).__name__}.learn", key)
     callback = algorithm.consolidate_callbacks(callback)
     num_iterations = algorithm.num_iterations(total_timesteps)
     check_env_and_policy(env, policy)

@@ -11,6 +11,7 @@ loop itself is written once, top to bottom, in `lerax.algorithm._driver`.
 # an ordinary dataclass field of the abstract class (inherited by every
 # subclass as a required argument).
 
+import warnings
 from abc import abstractmethod
 from collections.abc import Sequence
 
@@ -246,7 +247,11 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
         """The number of iterations `learn` makes for `total_timesteps`.
 
         Each iteration collects `num_envs * num_steps` steps; the count is rounded
-        down, so at most `total_timesteps` steps are taken.
+        down, so at most `total_timesteps` steps are taken, and a budget that is
+        not a whole number of iterations warns (once per process, before
+        anything compiles) with the steps that will run and the nearest budgets
+        that are whole. (Stable-Baselines3 rounds up instead; lerax keeps the
+        budget an upper bound, which sweeps and benchmarks rely on.)
 
         Args:
             total_timesteps: The training budget in environment steps.
@@ -256,6 +261,10 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
 
         Raises:
             ValueError: If the budget is smaller than one iteration.
+
+        Warns:
+            UserWarning: If `total_timesteps` is not a multiple of
+                `num_envs * num_steps`.
         """
         if isinstance(total_timesteps, bool) or not isinstance(
             total_timesteps, (int, np.integer)
@@ -270,7 +279,18 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
                 f"(num_envs * num_steps = {self.num_envs} * {self.num_steps} = "
                 f"{per_iteration}); raise total_timesteps or lower num_envs/num_steps."
             )
-        return int(total_timesteps) // per_iteration
+        iterations = int(total_timesteps) // per_iteration
+        if total_timesteps % per_iteration:
+            ran = iterations * per_iteration
+            warnings.warn(
+                f"{type(self).__name__}: total_timesteps={int(total_timesteps)} is "
+                f"not a multiple of num_envs * num_steps = {per_iteration}: "
+                f"{iterations} iterations run {ran} steps. Pass {ran} or "
+                f"{ran + per_iteration} to say which you mean.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return iterations
 
     def consolidate_callbacks(
         self,

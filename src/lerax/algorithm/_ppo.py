@@ -12,6 +12,7 @@ import optax
 from jaxtyping import Array, Float, Key, Scalar
 
 from lerax._checks import check_size
+from lerax._keywords import suggest_keywords
 from lerax.buffer import RolloutBuffer
 from lerax.policy import AbstractRecurrentActorCriticPolicy
 
@@ -135,6 +136,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         eqx.filter_value_and_grad(_ppo_loss, has_aux=True)
     )
 
+    @suggest_keywords
     def __init__(
         self,
         *,

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key, PyTree
 
 from lerax._checks import check_size
+from lerax._key import check_key
 from lerax.env import AbstractEnvLike, clip_to_action_space
 from lerax.policy import check_env_and_policy
 
@@ -146,10 +147,12 @@ def evaluate_policy(
         The per-episode returns, lengths and completion flags.
 
     Raises:
-        TypeError: If `env` is not a lerax environment.
+        TypeError: If `env` is not a lerax environment, or `key` not a JAX PRNG
+            key.
         ValueError: If `num_episodes` or `max_steps` is not a positive int, or the
             policy was built for another environment.
     """
+    check_key("evaluate_policy", key)
     check_size("evaluate_policy", "num_episodes", num_episodes)
     check_size("evaluate_policy", "max_steps", max_steps)
     check_env_and_policy(env, policy, owner="evaluate_policy")

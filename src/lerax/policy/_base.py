@@ -14,6 +14,7 @@ import equinox as eqx
 import jax
 from jaxtyping import Array, Float, Key
 
+from lerax._repr import readable_repr
 from lerax._serialization import load_module, read_recipe, save_module
 from lerax.space import AbstractSpace
 
@@ -66,6 +67,15 @@ class AbstractPolicy(eqx.Module, Generic[StateType, ActType, ObsType, MaskType])
     name: eqx.AbstractClassVar[str]
     action_space: eqx.AbstractVar[AbstractSpace[ActType, MaskType]]
     observation_space: eqx.AbstractVar[AbstractSpace[ObsType, Any]]
+
+    def __repr__(self) -> str:
+        """Equinox's representation, with scalar leaves shown by value.
+
+        Returns:
+            Scalar array leaves (running-statistics counts, say) by value;
+            weights by shape, as Equinox prints them.
+        """
+        return readable_repr(self)
 
     @abstractmethod
     def __call__(

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Key
 
+from lerax._key import check_key
+from lerax._keywords import suggest_keywords
 from lerax.env import AbstractEnvLike
 from lerax.space import AbstractSpace, Box
 
@@ -189,6 +191,7 @@ class CNNActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
     critic_hidden_sizes: tuple[int, ...] = eqx.field(static=True)
     activation: Callable[[Array], Array] = eqx.field(static=True)
 
+    @suggest_keywords
     def __init__(
         self,
         env: AbstractEnvLike | None = None,
@@ -252,6 +255,7 @@ class CNNActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
                 gain or `activation` is invalid; or if the convolutions shrink
                 the image below 1x1 (the message gives the sizes).
         """
+        check_key(_OWNER, key)
         observation_space, action_space = resolve_spaces(
             _OWNER, env, observation_space, action_space
         )

@@ -10,6 +10,8 @@ import numpy as np
 from jaxtyping import Array, Float, Key
 
 from lerax._checks import check_size, plain
+from lerax._key import check_key
+from lerax._keywords import suggest_keywords
 from lerax.env import AbstractEnvLike
 from lerax.space import AbstractSpace, Box
 
@@ -153,6 +155,7 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
     activation: Callable[[Array], Array] = eqx.field(static=True)
     observation_normalizer: RunningMeanStd | None
 
+    @suggest_keywords
     def __init__(
         self,
         env: AbstractEnvLike | None = None,
@@ -227,6 +230,7 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
                 list, a gain or `activation` is invalid; or if
                 `state_dependent_std` is asked for non-`Box` actions.
         """
+        check_key(_OWNER, key)
         observation_space, action_space = resolve_spaces(
             _OWNER, env, observation_space, action_space
         )

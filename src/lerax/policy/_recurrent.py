@@ -11,6 +11,8 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Key
 
 from lerax._checks import check_size
+from lerax._key import check_key
+from lerax._keywords import suggest_keywords
 from lerax.distribution import AbstractDistribution
 from lerax.env import AbstractEnvLike
 from lerax.space import AbstractSpace
@@ -89,6 +91,7 @@ def _parts(
     key: Key[Array, ""],
 ) -> _Parts:
     """Check a recurrent policy's arguments and build its fields."""
+    check_key(owner, key)
     observation_space, action_space = resolve_spaces(
         owner, env, observation_space, action_space
     )
@@ -379,6 +382,7 @@ class GRUActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
     hidden_size: int = eqx.field(static=True)
     encoder_sizes: tuple[int, ...] = eqx.field(static=True)
 
+    @suggest_keywords
     def __init__(
         self,
         env: AbstractEnvLike | None = None,
@@ -500,6 +504,7 @@ class LSTMActorCriticPolicy(AbstractRecurrentActorCriticPolicy):
     hidden_size: int = eqx.field(static=True)
     encoder_sizes: tuple[int, ...] = eqx.field(static=True)
 
+    @suggest_keywords
     def __init__(
         self,
         env: AbstractEnvLike | None = None,

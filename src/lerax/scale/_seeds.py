@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Key, PyTree
 
+from lerax._key import check_key
 from lerax._sharding import check_mesh
 from lerax.algorithm import (
     AbstractOnPolicyAlgorithm,
@@ -123,18 +124,12 @@ def seed_keys(keys: Key[Array, " num_seeds"], owner: str) -> Key[Array, " num_se
         Typed keys of shape `(num_seeds,)`.
 
     Raises:
+        TypeError: If `keys` is not JAX PRNG keys (typed, or raw uint32 data).
         ValueError: If `keys` is not a 1-d batch of at least one key.
     """
-    keys = jnp.asarray(keys) if not isinstance(keys, jax.Array) else keys
+    check_key(owner, keys, name="keys", batched=True)
     if not jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
-        if keys.dtype == jnp.uint32 and keys.ndim == 2 and keys.shape[1] == 2:
-            keys = jax.random.wrap_key_data(keys)
-        else:
-            raise ValueError(
-                f"{owner}: keys must be PRNG keys with one leading seed axis "
-                "(jax.random.split(jax.random.key(0), num_seeds)), got an array "
-                f"of dtype {keys.dtype} and shape {tuple(keys.shape)}."
-            )
+        keys = jax.random.wrap_key_data(keys)
     if keys.ndim != 1 or keys.shape[0] < 1:
         raise ValueError(
             f"{owner}: keys must have shape (num_seeds,) with num_seeds >= 1, got "
