@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from _smoke import announce_smoke
 
 from lerax.algorithm import PPO
 from lerax.callback import EpisodeStatisticsCallback
@@ -41,6 +42,8 @@ def main() -> int:
         "--out", type=Path, default=Path("benchmarks/results/brax_ppo.md")
     )
     args = parser.parse_args()
+    if args.smoke:
+        announce_smoke()
 
     try:
         from lerax.compatibility.brax import BraxToLeraxEnv

@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import options
 import plain_ppo
+from _smoke import announce_smoke
 from implementations import BenchConfig, load_implementation
 from run import (
     DEFAULT_OUT,
@@ -389,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{','.join(ROW_GROUPS)}); docs/learning.md is rewritten only when all run",
     )
     args = parser.parse_args(argv)
+    if args.smoke:
+        announce_smoke()
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     names = [n for n in args.impls.split(",") if n]
