@@ -193,8 +193,8 @@ def finite_mean(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else float("nan")
 
 
-def _cell(value: float, spec: str) -> str:
-    # A missing value (no episode ended) is "-", never "nan".
+def format_cell(value: float, spec: str) -> str:
+    """`value` formatted by `spec`; a missing value (no episode ended) is "-"."""
     return "-" if not np.isfinite(value) else format(value, spec)
 
 
@@ -275,9 +275,10 @@ def render_markdown(results: list[dict]) -> str:
     for r in results:
         floor = "" if r.get("floor") is None else f">= {r['floor']}"
         lines.append(
-            f"| {r['name']} | {_cell(r['score'], '.1f')} | "
-            f"{', '.join(_cell(s, '.0f') for s in r['score_per_seed'])} | {floor} | "
-            + " | ".join(_cell(b, ".0f") for b in r["curve_bins"])
+            f"| {r['name']} | {format_cell(r['score'], '.1f')} | "
+            + ", ".join(format_cell(s, ".0f") for s in r["score_per_seed"])
+            + f" | {floor} | "
+            + " | ".join(format_cell(b, ".0f") for b in r["curve_bins"])
             + f" | {r['seconds_with_compile']:.0f} |"
         )
     return "\n".join(lines) + "\n"
@@ -304,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(
             run_row(row, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed)
         )
-        score = _cell(results[-1]["score"], "g")
+        score = format_cell(results[-1]["score"], "g")
         print(f"[options]   score {score}", file=sys.stderr)
     for row in memory_rows() if args.only != "pendulum" else []:
         print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
