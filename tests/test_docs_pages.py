@@ -76,7 +76,8 @@ def test_the_home_page_table_covers_every_public_subpackage(page):
 def test_the_home_page_says_what_ci_runs(page):
     text = " ".join((ROOT / page).read_text().split())
     ci = (ROOT / ".ci" / "run").read_text()
-    assert 'pip install -e ".[dev]" && pytest -n 2' in ci
+    assert '\npip install -e ".[dev]"\n' in ci and "\npytest -n 2\n" in ci
+    assert "LERAX_STRICT_SKIPS=1" in ci and "`LERAX_STRICT_SKIPS=1`" in text
     assert "8-17 minutes on 2 CPU cores" in text
     smoke = re.findall(r"benchmarks/(\w+)\.py --smoke", ci)
     scripts = [s for s in smoke if s != "scale"]
