@@ -17,6 +17,7 @@ import datetime
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -27,6 +28,14 @@ from lerax.algorithm import PPO
 from lerax.callback import EpisodeStatisticsCallback
 from lerax.evaluation import evaluate_policy
 from lerax.policy import MLPActorCriticPolicy
+
+# Brax says on every environment it builds that it is no longer maintained: true,
+# known (docs/interop-brax.md), and not something a benchmark run should repeat.
+warnings.filterwarnings(
+    "ignore",
+    message="Brax System, piplines and environments are not actively",
+    category=UserWarning,
+)
 
 
 def main() -> int:
