@@ -29,8 +29,8 @@ from lerax.callback import EpisodeStatisticsCallback
 from lerax.evaluation import evaluate_policy
 from lerax.policy import MLPActorCriticPolicy
 
-# Brax says on every environment it builds that it is no longer maintained: true,
-# known (docs/interop-brax.md), and not something a benchmark run should repeat.
+# Brax warns on every environment it builds that it is no longer maintained (its
+# own notice, pointing to MJX): not a result of this benchmark, so left out.
 warnings.filterwarnings(
     "ignore",
     message="Brax System, piplines and environments are not actively",
