@@ -161,10 +161,12 @@ class ProgressCallback(AbstractEpisodeCallback):
     the run, so the screen is not silent while it compiles. Then a header line
     names the columns and each printed row holds the iteration, the timesteps so
     far, the mean return of the episodes completed in the iteration (`-` when
-    none completed) and training statistics. By default the statistics are the
-    entries of `DEFAULT_COLUMNS` the log has (then the rest of the log) that fit
-    in a line of 100 characters; the `nonfinite_*` diagnostics are printed on a
-    line of their own, and only when they are not zero. `keys` chooses the
+    none completed) and training statistics. By default the statistics are, of
+    `approx_kl`, `clip_fraction`, `explained_variance`, `entropy_loss`,
+    `value_loss`, `policy_loss`, `learning_rate` and then the rest of the log,
+    those that fit in a line of 100 characters (for PPO, the first five); the
+    `nonfinite_*` diagnostics are printed on a line of their own, and only when
+    they are not zero. `keys` chooses the
     columns instead (all of them shown, whatever the width).
 
     Printing goes through `jax.debug.callback`; the first and last iterations
