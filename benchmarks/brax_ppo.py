@@ -17,15 +17,25 @@ import datetime
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import jax
 import numpy as np
+from _smoke import announce_smoke
 
 from lerax.algorithm import PPO
 from lerax.callback import EpisodeStatisticsCallback
 from lerax.evaluation import evaluate_policy
 from lerax.policy import MLPActorCriticPolicy
+
+# Brax warns on every environment it builds that it is no longer maintained (its
+# own notice, pointing to MJX): not a result of this benchmark, so left out.
+warnings.filterwarnings(
+    "ignore",
+    message="Brax System, piplines and environments are not actively",
+    category=UserWarning,
+)
 
 
 def main() -> int:
@@ -41,6 +51,8 @@ def main() -> int:
         "--out", type=Path, default=Path("benchmarks/results/brax_ppo.md")
     )
     args = parser.parse_args()
+    if args.smoke:
+        announce_smoke()
 
     try:
         from lerax.compatibility.brax import BraxToLeraxEnv

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import jax
+from _smoke import announce_smoke
 
 from lerax.algorithm import PPO
 from lerax.callback import (
@@ -46,6 +47,8 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny budgets (CI)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    if args.smoke:
+        announce_smoke()
 
     env = GymnaxToLeraxEnv.from_name("CartPole-v1")
     policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))

@@ -14,6 +14,7 @@ import statistics
 import time
 
 import jax
+from _smoke import announce_smoke
 
 from lerax.algorithm import PPO
 from lerax.compatibility.gymnax import GymnaxToLeraxEnv
@@ -26,6 +27,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--smoke", action="store_true", help="tiny budget (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        announce_smoke()
     timesteps, repeats = (2**12, 1) if args.smoke else (args.timesteps, args.repeats)
 
     env = GymnaxToLeraxEnv.from_name("CartPole-v1")

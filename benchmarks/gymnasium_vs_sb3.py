@@ -26,6 +26,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from _smoke import announce_smoke
 
 from lerax.algorithm import PPO
 from lerax.compatibility.gymnasium import GymnasiumToLeraxEnv
@@ -137,6 +138,8 @@ def main() -> int:
         "--out", type=Path, default=Path("benchmarks/results/gymnasium_vs_sb3.md")
     )
     args = parser.parse_args()
+    if args.smoke:
+        announce_smoke()
     num_steps = 16 if args.smoke else NUM_STEPS
     timesteps = 2 * NUM_ENVS * num_steps if args.smoke else args.timesteps
 

@@ -34,7 +34,6 @@ import datetime
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 import options
 import plain_ppo
+from _smoke import announce_smoke
 from implementations import BenchConfig, load_implementation
 from run import (
     DEFAULT_OUT,
@@ -119,7 +119,9 @@ def targets(smoke: bool, num_seeds: int) -> list[LearningTarget]:
             BenchConfig(
                 "pendulum",
                 "Pendulum-v1",
-                64 if smoke else 2**19,
+                # Smoke: 13 iterations of 2 x 16 steps, the last holding the end
+                # of the 200-step episodes (a score, not NaN).
+                13 * 32 if smoke else 2**19,
                 num_seeds=num_seeds,
                 description="Pendulum-v1, PPO defaults",
                 **sizes,
@@ -163,7 +165,7 @@ def train_and_score(
     evaluation = evaluation.reshape(config.num_seeds, eval_episodes).mean(axis=1)
     return {
         "training_return_per_seed": [round(float(r), 2) for r in training],
-        "training_return": round(float(np.nanmean(training)), 2),
+        "training_return": round(options.finite_mean(training), 2),
         "eval_return_per_seed": [round(float(r), 2) for r in evaluation],
         "eval_return": round(float(np.mean(evaluation)), 2),
         "seconds_with_compile": round(seconds, 1),
@@ -245,22 +247,19 @@ def run_minatar_row(*, smoke: bool, num_seeds: int, seed: int) -> dict[str, Any]
     )
     num_iterations = curves.shape[1]
     tail = max(1, num_iterations // 10)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        # Smoke budgets finish few episodes: empty bins are NaN, not an error.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        scores = np.nanmean(curves[:, -tail:], axis=1)
-        mean_curve = np.nanmean(curves, axis=0)
-        bins = [
-            float(np.nanmean(chunk))
-            for chunk in np.array_split(mean_curve, options.BINS)
-        ]
+    # Smoke budgets finish few episodes: an empty bin is NaN (shown as "-").
+    scores = np.array([options.finite_mean(c[-tail:]) for c in curves])
+    mean_curve = np.array([options.finite_mean(column) for column in curves.T])
+    bins = [
+        options.finite_mean(chunk) for chunk in np.array_split(mean_curve, options.BINS)
+    ]
     return {
         "name": "Breakout-MinAtar, CNNActorCriticPolicy",
         "env_name": MINATAR_ENV,
         "timesteps_per_seed": total,
         "floor": MINATAR_FLOOR,
         "score_per_seed": [round(float(s), 2) for s in scores],
-        "score": round(float(np.nanmean(scores)), 2),
+        "score": round(options.finite_mean(scores), 2),
         "eval_per_seed": [round(float(r), 2) for r in trained.mean(axis=1)],
         "eval": round(float(trained.mean()), 2),
         "random_per_seed": [round(float(r), 2) for r in random],
@@ -282,10 +281,10 @@ def render_minatar_markdown(row: dict[str, Any]) -> str:
         + " | ".join("---" for _ in range(options.BINS))
         + " | --- |\n"
         f"| {row['env_name']} | {row['timesteps_per_seed']} | {row['floor']:g} | "
-        f"{row['score']:.2f} | "
-        f"{', '.join(f'{s:.2f}' for s in row['score_per_seed'])} | "
-        f"{row['eval']:.2f} | {row['random']:.2f} | "
-        + " | ".join(f"{b:.2f}" for b in row["curve_bins"])
+        f"{options.format_cell(row['score'], '.2f')} | "
+        + ", ".join(options.format_cell(s, ".2f") for s in row["score_per_seed"])
+        + f" | {row['eval']:.2f} | {row['random']:.2f} | "
+        + " | ".join(options.format_cell(b, ".2f") for b in row["curve_bins"])
         + f" | {row['seconds_with_compile']:.0f} |\n"
     )
 
@@ -323,9 +322,13 @@ def render_markdown(report: dict[str, Any]) -> str:
             passes = result["training_return"] >= entry["floor"]
             lines.append(
                 f"| {entry['env_name']} | {entry['timesteps_per_seed']} | "
-                f"{entry['floor']:g} | {name} | {result['training_return']:.1f} | "
-                f"{', '.join(f'{r:.0f}' for r in result['training_return_per_seed'])}"
-                f" | {result['eval_return']:.1f} | {'yes' if passes else 'no'} | "
+                f"{entry['floor']:g} | {name} | "
+                f"{options.format_cell(result['training_return'], '.1f')} | "
+                + ", ".join(
+                    options.format_cell(r, ".0f")
+                    for r in result["training_return_per_seed"]
+                )
+                + f" | {result['eval_return']:.1f} | {'yes' if passes else 'no'} | "
                 f"{result['seconds_with_compile']:.0f} |"
             )
     if report.get("pendulum"):
@@ -389,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{','.join(ROW_GROUPS)}); docs/learning.md is rewritten only when all run",
     )
     args = parser.parse_args(argv)
+    if args.smoke:
+        announce_smoke()
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     names = [n for n in args.impls.split(",") if n]
@@ -413,9 +418,12 @@ def main(argv: list[str] | None = None) -> int:
                 name, config, seed=args.seed, eval_episodes=args.eval_episodes
             )
             entry["implementations"][name] = result
+            score = options.format_cell(result["training_return"], "g")
+            per_seed = ", ".join(
+                options.format_cell(r, "g") for r in result["training_return_per_seed"]
+            )
             log(
-                f"  {name}: score {result['training_return']} "
-                f"{result['training_return_per_seed']}, eval {result['eval_return']}"
+                f"  {name}: score {score} [{per_seed}], eval {result['eval_return']}"
                 f" ({result['seconds_with_compile']} s)"
             )
         results.append(entry)
@@ -424,7 +432,11 @@ def main(argv: list[str] | None = None) -> int:
         pendulum.append(
             options.run_row(row, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed)
         )
-        log(f"  score {pendulum[-1]['score']} {pendulum[-1]['score_per_seed']}")
+        per_seed = ", ".join(
+            options.format_cell(r, "g") for r in pendulum[-1]["score_per_seed"]
+        )
+        score = options.format_cell(pendulum[-1]["score"], "g")
+        log(f"  score {score} [{per_seed}]")
     for row in options.memory_rows() if "memory" in groups else []:
         log(f"[options] {row['name']} ...")
         memory.append(
@@ -438,8 +450,12 @@ def main(argv: list[str] | None = None) -> int:
         minatar = run_minatar_row(
             smoke=args.smoke, num_seeds=args.seeds, seed=args.seed
         )
+        score = options.format_cell(minatar["score"], "g")
+        per_seed = ", ".join(
+            options.format_cell(r, "g") for r in minatar["score_per_seed"]
+        )
         log(
-            f"  score {minatar['score']} {minatar['score_per_seed']}, eval "
+            f"  score {score} [{per_seed}], eval "
             f"{minatar['eval']}, random {minatar['random']} "
             f"({minatar['seconds_with_compile']} s)"
         )

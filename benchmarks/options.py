@@ -38,6 +38,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _smoke import announce_smoke
 
 from lerax import train_seeds
 from lerax.algorithm import PPO
@@ -185,6 +186,18 @@ def run_memory_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict
     )
 
 
+def finite_mean(values: np.ndarray) -> float:
+    """The mean of the finite values; NaN, without a warning, when there is none."""
+    values = np.asarray(values, float)
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def format_cell(value: float, spec: str) -> str:
+    """`value` formatted by `spec`; a missing value (no episode ended) is "-"."""
+    return "-" if not np.isfinite(value) else format(value, spec)
+
+
 def rows(smoke: bool) -> list[dict]:
     """The Pendulum rows: name, env scale, normalization, target."""
     del smoke
@@ -203,7 +216,9 @@ def run_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
         env = TransformObservation(env, times_100)
     sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2) if smoke else {}
     algo = PPO(**sizes)
-    total = 64 if smoke else 2**19
+    # Smoke: 13 iterations of 2 envs x 16 steps: the last holds the end of
+    # Pendulum's 200-step episodes (a score, not NaN; still not a measurement).
+    total = 13 * 32 if smoke else 2**19
     callback = EpisodeStatisticsCallback()
 
     def make(key):
@@ -219,15 +234,14 @@ def run_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
     seconds = time.perf_counter() - start
     num_iterations = curves.shape[1]
     tail = max(1, num_iterations // 10)
-    with np.errstate(all="ignore"):
-        scores = np.nanmean(curves[:, -tail:], axis=1)
-        mean_curve = np.nanmean(curves, axis=0)
-        bins = [float(np.nanmean(chunk)) for chunk in np.array_split(mean_curve, BINS)]
+    scores = [finite_mean(seed_curve[-tail:]) for seed_curve in curves]
+    mean_curve = np.array([finite_mean(column) for column in curves.T])
+    bins = [finite_mean(chunk) for chunk in np.array_split(mean_curve, BINS)]
     return dict(
         row,
         timesteps=total,
         score_per_seed=[round(float(s), 1) for s in scores],
-        score=round(float(np.nanmean(scores)), 1),
+        score=round(finite_mean(np.asarray(scores)), 1),
         curve_bins=[round(b, 1) for b in bins],
         curve=[None if np.isnan(v) else round(float(v), 1) for v in mean_curve],
         seconds_with_compile=round(seconds, 1),
@@ -261,9 +275,10 @@ def render_markdown(results: list[dict]) -> str:
     for r in results:
         floor = "" if r.get("floor") is None else f">= {r['floor']}"
         lines.append(
-            f"| {r['name']} | {r['score']:.1f} | "
-            f"{', '.join(f'{s:.0f}' for s in r['score_per_seed'])} | {floor} | "
-            + " | ".join(f"{b:.0f}" for b in r["curve_bins"])
+            f"| {r['name']} | {format_cell(r['score'], '.1f')} | "
+            + ", ".join(format_cell(s, ".0f") for s in r["score_per_seed"])
+            + f" | {floor} | "
+            + " | ".join(format_cell(b, ".0f") for b in r["curve_bins"])
             + f" | {r['seconds_with_compile']:.0f} |"
         )
     return "\n".join(lines) + "\n"
@@ -280,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only", choices=("pendulum", "memory"), help="run one group of rows"
     )
     args = parser.parse_args(argv)
+    if args.smoke:
+        announce_smoke()
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     results, memory = [], []
@@ -288,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(
             run_row(row, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed)
         )
-        print(f"[options]   score {results[-1]['score']}", file=sys.stderr)
+        score = format_cell(results[-1]["score"], "g")
+        print(f"[options]   score {score}", file=sys.stderr)
     for row in memory_rows() if args.only != "pendulum" else []:
         print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
         memory.append(

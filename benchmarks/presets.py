@@ -31,6 +31,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from _smoke import announce_smoke
 from run import DEFAULT_OUT, REPO_ROOT, atomic_write_text, log, machine_description
 
 from lerax import presets, select, train_seeds
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         help="the seeds' keys are jax.random.split(jax.random.key(ROOT_SEED), SEEDS)",
     )
     args = parser.parse_args(argv)
+    if args.smoke:
+        announce_smoke()
     load_average = round(os.getloadavg()[0], 1)
     results = []
     for env_id in args.envs:

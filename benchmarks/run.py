@@ -41,6 +41,7 @@ import gymnax
 import jax
 import numpy as np
 import plain_ppo
+from _smoke import announce_smoke
 from implementations import (
     REGISTRY,
     BenchConfig,
@@ -854,6 +855,8 @@ def resolve_implementations(names: str | None) -> list[Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the process exit code."""
     args = parse_args(argv)
+    if args.smoke:
+        announce_smoke()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     settings = MODE_SETTINGS[mode]
     repeats = args.repeats or settings["repeats"]

@@ -35,6 +35,7 @@ import time
 
 import jax
 import numpy as np
+from _smoke import announce_smoke
 
 import lerax
 from lerax.algorithm import PPO
@@ -160,6 +161,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        announce_smoke()
 
     if args.device_child:
         row = device_row(args.device_child, args.envs, args.timesteps, args.repeats)

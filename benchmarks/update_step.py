@@ -29,6 +29,7 @@ import time
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from _smoke import announce_smoke
 
 import lerax.buffer._rollout as rollout_module
 from lerax.algorithm import PPO, filter_scan
@@ -91,6 +92,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="tiny run (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        announce_smoke()
     iterations, repeats = (1, 1) if args.smoke else (args.iterations, args.repeats)
 
     env = GymnaxToLeraxEnv.from_name("CartPole-v1")

@@ -12,15 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import jax
-import numpy as np
-
-from lerax.algorithm import PPO
-from lerax.callback import EpisodeStatisticsCallback, ProgressCallback
-from lerax.compatibility.gymnax import GymnaxToLeraxEnv
-from lerax.evaluation import evaluate_policy
-from lerax.policy import MLPActorCriticPolicy
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -31,6 +22,17 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick or os.environ.get("LERAX_QUICK") == "1":
         args.timesteps = 2**13
+    # Importing JAX, gymnax and lerax takes seconds: say what is coming first.
+    print(f"PPO on {args.env}, {args.timesteps:,} steps: importing JAX...", flush=True)
+
+    import jax
+    import numpy as np
+
+    from lerax.algorithm import PPO
+    from lerax.callback import EpisodeStatisticsCallback, ProgressCallback
+    from lerax.compatibility.gymnax import GymnaxToLeraxEnv
+    from lerax.evaluation import evaluate_policy
+    from lerax.policy import MLPActorCriticPolicy
 
     env = GymnaxToLeraxEnv.from_name(args.env)
     policy_key, learn_key = jax.random.split(jax.random.key(args.seed))
@@ -49,8 +51,8 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     returns = np.asarray(state.callback_state.states[0].mean_return)
     print(
-        f"trained {args.timesteps} steps in {elapsed:.1f} s (compile included); "
-        f"mean return over the last 5 iterations: {np.nanmean(returns[-5:]):.1f}"
+        f"trained {args.timesteps:,} steps in {elapsed:.1f} s (compile included); "
+        f"mean return of the last 5 iterations: {np.nanmean(returns[-5:]):.1f}"
     )
 
     with tempfile.TemporaryDirectory() as folder:
@@ -59,8 +61,9 @@ def main() -> None:
         loaded = MLPActorCriticPolicy.deserialize(path, env=env, key=jax.random.key(0))
         returns = evaluate_policy(env, loaded, key=jax.random.key(1)).returns
         print(
-            f"saved and reloaded {path}.eqx; greedy return over {returns.size} "
-            f"episodes: {float(returns.mean()):.1f} (min {float(returns.min()):.0f})"
+            f"saved {path.name}.eqx and loaded it back; greedy return over "
+            f"{returns.size} episodes: {float(returns.mean()):.1f} "
+            f"(min {float(returns.min()):.0f})"
         )
 
 

@@ -47,6 +47,44 @@ def tensorboard_texts(run_dir: Path) -> dict[str, str]:
     return out
 
 
+def tensorboard_hparams(run_dir: Path) -> dict[str, object]:
+    """The HParams plugin records of a TensorBoard run directory.
+
+    Returns `{"hparams": {name: value}, "metrics": [tag, ...], "status": int}`
+    from the experiment, session-start and session-end summaries.
+    """
+    from tensorboardX.proto import event_pb2, plugin_hparams_pb2
+
+    out: dict[str, object] = {}
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        pos = 0
+        while pos < len(data):
+            (length,) = struct.unpack("<Q", data[pos : pos + 8])
+            event = event_pb2.Event.FromString(data[pos + 12 : pos + 12 + length])
+            pos += 12 + length + 4
+            for value in event.summary.value:
+                plugin = value.metadata.plugin_data
+                if plugin.plugin_name != "hparams":
+                    continue
+                content = plugin_hparams_pb2.HParamsPluginData.FromString(
+                    plugin.content
+                )
+                kind = content.WhichOneof("data")
+                if kind == "experiment":
+                    out["metrics"] = [
+                        m.name.tag for m in content.experiment.metric_infos
+                    ]
+                elif kind == "session_start_info":
+                    out["hparams"] = {
+                        k: getattr(v, v.WhichOneof("kind"))
+                        for k, v in content.session_start_info.hparams.items()
+                    }
+                elif kind == "session_end_info":
+                    out["status"] = content.session_end_info.status
+    return out
+
+
 def _wandb_records(path: Path) -> list[bytes]:
     data = path.read_bytes()
     block, pos, chunk, out = 32768, 7, b"", []  # 7-byte file header ":W&B" ...

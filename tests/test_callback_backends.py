@@ -7,6 +7,7 @@ import json
 import pytest
 
 import lerax._optional
+from _host_readers import tensorboard_hparams, tensorboard_scalars, tensorboard_texts
 from helpers import ChainEnv
 from lerax.callback import (
     ConsoleBackend,
@@ -51,6 +52,46 @@ def test_csv_writes_header_rows_and_empty_cells(tmp_path):
     ]
     sidecar = json.loads((tmp_path / "sub" / "run.csv.hparams.json").read_text())
     assert sidecar == [{"seed": 0, "gamma": 0.99}, {"seed": 1, "gamma": 0.9}]
+
+
+def test_tensorboard_groups_tags_and_writes_hparams(tmp_path):
+    backend = TensorBoardBackend(tmp_path)
+    backend.start([{"gamma": 0.99, "num_epochs": 4, "anneal": True}])
+    row = {
+        "seed": 0,
+        "iteration": 1,
+        "timesteps": 8,
+        "wall_time": 1.5,
+        "steps_per_second": 100.0,
+        "episode_return": 2.0,
+        "episode_length": 5.0,
+        "episodes": 3,
+        "approx_kl": 0.01,
+        "nonfinite_loss": 0.0,
+        "eval_return_mean": 7.0,
+        "eval_length_std": None,
+    }
+    backend.write([row], tuple(row))
+    backend.close()
+    scalars = tensorboard_scalars(tmp_path / "seed_0")
+    # Grouped as Stable-Baselines3 users expect (written by hand here).
+    assert {tag: steps[8] for tag, steps in scalars.items()} == pytest.approx(
+        {
+            "time/wall_time": 1.5,
+            "time/steps_per_second": 100.0,
+            "rollout/episode_return": 2.0,
+            "rollout/episode_length": 5.0,
+            "rollout/episodes": 3.0,
+            "train/approx_kl": 0.01,
+            "train/nonfinite_loss": 0.0,
+            "eval/return_mean": 7.0,
+        }
+    )
+    hparams = tensorboard_hparams(tmp_path / "seed_0")
+    assert hparams["hparams"] == {"gamma": 0.99, "num_epochs": 4.0, "anneal": True}
+    assert hparams["metrics"] == ["rollout/episode_return", "eval/return_mean"]
+    assert hparams["status"] == 1  # STATUS_SUCCESS, written at close
+    assert "gamma" in tensorboard_texts(tmp_path / "seed_0")["hyperparameters"]
 
 
 def test_jsonl_writes_nulls(tmp_path):

@@ -209,9 +209,16 @@ def check_tensorboard(root, rows, num_seeds):
     for s in range(num_seeds):
         scalars = tensorboard_scalars(root / "tb" / f"seed_{s}")
         mine = [r for r in rows if int(r["seed"]) == s]
-        for k in ("episode_return", "episode_length", *LOG_KEYS, "eval_return_mean"):
+        # TensorBoard groups the columns as Stable-Baselines3 does.
+        tags = {
+            "episode_return": "rollout/episode_return",
+            "episode_length": "rollout/episode_length",
+            "eval_return_mean": "eval/return_mean",
+            **{k: f"train/{k}" for k in LOG_KEYS},
+        }
+        for k, tag in tags.items():
             expected = {int(r["timesteps"]): cell(r[k]) for r in mine if r[k] != ""}
-            got = scalars[k]
+            got = scalars[tag]
             assert sorted(got) == sorted(expected), k
             for step, value in expected.items():
                 np.testing.assert_allclose(got[step], value, rtol=1e-6, atol=1e-12)

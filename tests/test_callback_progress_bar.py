@@ -2,6 +2,7 @@
 
 import io
 import math
+import re
 
 import jax
 import numpy as np
@@ -29,7 +30,7 @@ def test_status_line_by_hand():
     )
     text, _, left = status_line(0, 100, 0.0, np.array([np.nan]))
     assert math.isinf(left)
-    assert text.endswith("| -:--:-- left | nan steps/s | return -")
+    assert text.endswith("| -:--:-- left | - steps/s | return -")
     # Measured from the first report: 100 steps in 10 s, 50 steps left.
     _, rate, left = status_line(
         150, 200, 20.0, np.array([1.0]), since=(50, 10.0), now=20.0
@@ -37,6 +38,28 @@ def test_status_line_by_hand():
     assert rate == 10.0 and left == 5.0
     text, _, _ = status_line(3600, 7200, 3600.0, np.array([12.5]))
     assert "1:00:00 elapsed | 1:00:00 left | 1 steps/s | return 12.5" in text
+
+
+def test_status_line_drops_parts_to_fit_a_width_never_cuts_values():
+    full, _, _ = status_line(63488, 65536, 10.0, np.array([245.25]))
+    assert full == (
+        "63,488/65,536 steps | 0:00:10 elapsed | 0:00:00 left | 6,349 steps/s | "
+        "return 245.2"
+    )
+    # Dropped in this order: elapsed, then the rate, then the time left.
+    text, _, _ = status_line(63488, 65536, 10.0, np.array([245.25]), width=66)
+    assert text == "63,488/65,536 steps | 0:00:00 left | 6,349 steps/s | return 245.2"
+    text, _, _ = status_line(63488, 65536, 10.0, np.array([245.25]), width=50)
+    assert text == "63,488/65,536 steps | 0:00:00 left | return 245.2"
+    text, _, _ = status_line(63488, 65536, 10.0, np.array([245.25]), width=10)
+    assert text == "63,488/65,536 steps | return 245.2"
+
+
+def _screen_lines(text: str) -> list[str]:
+    # What a terminal shows: rich redraws a line after a carriage return and
+    # moves the cursor with escape sequences (not printed characters).
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    return [part for line in text.split("\n") for part in line.split("\r")]
 
 
 def data(iteration, num_iterations=4, per_iteration=16, returns=(1.0,)):
@@ -79,6 +102,58 @@ def test_not_a_terminal_gets_plain_lines_throttled():
     # The first report prints, the next two are throttled, the last always prints.
     assert lines[:2] == ["compiling...", "running the first iteration..."]
     assert [line[:6] for line in lines[2:]] == ["[ 25%]", "[100%]"]
+
+
+def test_rich_bar_fits_80_columns_by_dropping_parts(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    out = FakeTerminal()
+    host = ProgressBarCallback(file=out).host
+    host.compiling(65536)
+    host.receive("start", {"total_timesteps": np.array([65536])}, 1)
+    for i in (1, 2, 31, 32):
+        host.receive(
+            "iteration",
+            data(i, num_iterations=32, per_iteration=2048, returns=(245.25,)),
+            1,
+        )
+    lines = [line for line in _screen_lines(out.getvalue()) if line.strip()]
+    assert lines and max(len(line) for line in lines) <= 80
+    assert not any("\u2026" in line for line in lines)  # rich's ellipsis: a cut
+    assert any(
+        "65,536/65,536 steps" in line and "return 245.2" in line for line in lines
+    )
+
+
+def test_compiling_twice_before_the_run_shows_it_once():
+    out = io.StringIO()
+    host = ProgressBarCallback(file=out).host
+    host.compiling(64)
+    host.compiling(64)  # the checkpoint's structure check traces the start too
+    host.receive("start", {"total_timesteps": np.array([64])}, 1)
+    assert out.getvalue().splitlines() == [
+        "compiling...",
+        "running the first iteration...",
+    ]
+    host.receive("iteration", data(4), 1)
+    host.compiling(64)  # a new run compiles: shown again
+    assert out.getvalue().splitlines()[-1] == "compiling..."
+
+
+def test_rate_after_resuming_from_a_checkpoint_counts_one_iteration(monkeypatch):
+    # A run continued at iteration 52 of 64: the first report covers one
+    # iteration of this process (16 steps), not the 52 * 16 resumed ones.
+    clock = iter([100.0, 102.0, 104.0])
+    monkeypatch.setattr(
+        "lerax.callback._progress_bar.delivery_time", lambda: next(clock)
+    )
+    out = io.StringIO()
+    host = ProgressBarCallback(file=out, min_interval=0.0).host
+    host.receive("start", {"total_timesteps": np.array([64 * 16])}, 1)
+    host.receive("iteration", data(53, num_iterations=64), 1)
+    host.receive("iteration", data(54, num_iterations=64), 1)
+    lines = out.getvalue().splitlines()
+    assert "| 8 steps/s |" in lines[1]  # 16 steps in 2 s
+    assert "| 8 steps/s |" in lines[2]  # measured from the first report
 
 
 def test_context_manager_closes_the_bar_on_an_exception():

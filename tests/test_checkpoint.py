@@ -20,7 +20,7 @@ import pytest
 
 from helpers import ChainEnv
 from lerax.algorithm import PPO
-from lerax.callback import EpisodeStatisticsCallback
+from lerax.callback import EpisodeStatisticsCallback, ProgressCallback
 from lerax.checkpoint import Checkpointer
 from lerax.policy import MLPActorCriticPolicy
 
@@ -79,15 +79,72 @@ def test_saves_every_n_and_the_last_iteration_and_keeps_the_newest(setup, tmp_pa
     assert Checkpointer(tmp_path / "b", every_iterations=1).steps() == [5, 6]
 
 
-def test_resume_from_an_earlier_checkpoint_is_bit_exact(setup, tmp_path):
+def test_resume_from_an_earlier_checkpoint_is_bit_exact(setup, tmp_path, capfd, caplog):
     learn(setup, tmp_path)
-    # As if the run had died after its checkpoint at iteration 2: drop the later.
+    # As if the run had died while writing its checkpoint at iteration 4: drop
+    # the later ones and leave the temporary directory orbax was writing.
     for step in (4, 6):
         os.system(f"rm -rf {tmp_path / str(step)}")
+    stale = tmp_path / "4.orbax-checkpoint-tmp"
+    stale.mkdir()
+    (stale / "partial").write_bytes(b"\0" * 10)
     assert Checkpointer(tmp_path, every_iterations=2).steps() == [2]
-    state = learn(setup, tmp_path)
+    capfd.readouterr()
+    with caplog.at_level("INFO"):
+        state = learn(setup, tmp_path)
     assert int(state.iteration_count) == 6
     assert_identical(state, setup[2])  # callback records and key included
+    # Said once, where it continued from; orbax removed the stale directory
+    # without its "already exists" warning reaching the user.
+    out, err = capfd.readouterr()
+    said = [line for line in out.splitlines() if "resumed from" in line]
+    assert said == [f"Checkpointer: resumed from iteration 2 of 6 ({tmp_path / '2'})"]
+    assert not stale.exists()
+    assert "already exists" not in err
+    assert not [r for r in caplog.records if "already exists" in r.getMessage()]
+
+
+def test_resumed_run_says_compiling_once_and_where_it_continues(setup, tmp_path, capfd):
+    env, policy, _ = setup
+
+    def run():
+        return ALGO.learn_state(
+            env,
+            policy,
+            6 * ITERATION,
+            key=jax.random.key(1),
+            callback=ProgressCallback(),
+            checkpointer=Checkpointer(tmp_path, every_iterations=2),
+        )
+
+    run()
+    for step in (4, 6):
+        os.system(f"rm -rf {tmp_path / str(step)}")
+    capfd.readouterr()
+    run()  # traced twice (the checkpoint's structure check, then the run)
+    lines = capfd.readouterr().out.splitlines()
+    # The structure check traces the run before the checkpoint is read.
+    assert lines[0] == "compiling..."
+    assert lines[1].startswith("Checkpointer: resumed from iteration 2 of 6")
+    assert lines[2].split()[:3] == ["iter", "steps", "return"]
+    assert [line.split()[0] for line in lines[3:]] == ["3/6", "4/6", "5/6", "6/6"]
+
+
+def test_only_the_stale_temporary_directory_warning_is_dropped(tmp_path, caplog):
+    from absl import logging as absl_logging
+
+    Checkpointer(tmp_path, every_iterations=1)
+    message = (
+        "Attempted to create temporary directory %s which already exists."
+        " Removing existing directory since it is not finalized."
+    )
+    with caplog.at_level("WARNING"):
+        absl_logging.warning(message, tmp_path / "3.orbax-checkpoint-tmp")
+        absl_logging.warning(message, tmp_path / "elsewhere" / "3.tmp")
+        absl_logging.warning("something else in %s", tmp_path)
+    seen = [r.getMessage() for r in caplog.records]
+    assert len(seen) == 2
+    assert "elsewhere" in seen[0] and seen[1].startswith("something else")
 
 
 def test_rerunning_a_finished_run_returns_its_final_state(setup, tmp_path):

@@ -80,9 +80,26 @@ def test_arrays_and_jsonl_sources(tmp_path):
     )
     figure = plot_learning_curves([log, path], labels=["arrays", "file"])
     ax = figure.axes[0]
-    assert [line.get_label() for line in ax.lines] == ["arrays (mean of 2)", "file"]
+    assert [line.get_label() for line in ax.lines] == [
+        "arrays: mean of 2 seeds",
+        "file",
+    ]
     assert ax.lines[0].get_ydata().tolist() == [1.0, 3.0]
     assert ax.lines[1].get_ydata().tolist() == [5.0]
+    # The legend says what the band is; the default title names the runs.
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == [
+        "arrays: mean of 2 seeds",
+        "arrays: min-max over seeds",
+        "file",
+    ]
+    assert ax.get_title() == "arrays, file: episode_return"
+    ax = plot_learning_curves(log, band="stderr", title="").axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "run 0: mean of 2 seeds",
+        "run 0: ±1 standard error",
+    ]
+    assert ax.get_title() == ""
 
 
 def test_errors_name_the_problem(two_seeds, tmp_path):

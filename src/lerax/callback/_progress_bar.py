@@ -62,8 +62,14 @@ def status_line(
     *,
     since: tuple[int, float] | None = None,
     now: float = 0.0,
+    rate: float | None = None,
+    width: int | None = None,
 ) -> tuple[str, float, float]:
     """The text of one progress report.
+
+    The parts are, in order: timesteps, elapsed, left, steps/s, return. With a
+    `width`, parts are dropped (elapsed first, then steps/s, then the time left)
+    until the text fits; values are never cut.
 
     Args:
         done: Timesteps done (of one run).
@@ -74,20 +80,36 @@ def status_line(
             measured from it, which leaves out the start-up of the first
             iteration.
         now: The current time (same clock as `since`).
+        rate: The steps per second to show when `since` gives none (default:
+            `done / elapsed`).
+        width: The most characters the text may take (`None`: no limit).
 
     Returns:
         The text, the steps per second and the estimated seconds left.
     """
     if since is not None and now > since[1] and done > since[0]:
         rate = (done - since[0]) / (now - since[1])
-    else:
+    elif rate is None:
         rate = done / elapsed if elapsed > 0 else math.nan
     left = (total - done) / rate if rate > 0 else math.inf
-    text = (
-        f"{done:,}/{total:,} steps | {_clock(elapsed)} elapsed | {_clock(left)} left | "
-        f"{rate:,.0f} steps/s | {_returns_text(returns)}"
-    )
-    return text, rate, left
+    rate_text = f"{rate:,.0f}" if math.isfinite(rate) else "-"
+    parts = {
+        "steps": f"{done:,}/{total:,} steps",
+        "elapsed": f"{_clock(elapsed)} elapsed",
+        "left": f"{_clock(left)} left",
+        "rate": f"{rate_text} steps/s",
+        "return": _returns_text(returns),
+    }
+    for drop in ("elapsed", "rate", "left"):
+        if width is None or len(" | ".join(parts.values())) <= width:
+            break
+        del parts[drop]
+    return " | ".join(parts.values()), rate, left
+
+
+def _bar_width(terminal_width: int) -> int:
+    # Narrow terminals get a shorter bar, leaving room for the status text.
+    return 24 if terminal_width >= 110 else 12
 
 
 class ProgressBarHost:
@@ -111,6 +133,7 @@ class ProgressBarHost:
         self._use_plain = True
         self._start_time = 0.0
         self._first: tuple[int, float] | None = None
+        self._compiling = False
         self._last_line = -math.inf
         self.lines: list[str] = []
         # Drawn by the background delivery thread, off the compiled run's path.
@@ -134,11 +157,12 @@ class ProgressBarHost:
             "rich.progress", "progress", owner="ProgressBarCallback"
         )
         console = import_extra("rich.console", "progress", owner="ProgressBarCallback")
+        terminal = console.Console(file=out)
         self._progress = progress.Progress(
             progress.TextColumn("{task.description}"),
-            progress.BarColumn(bar_width=24),
+            progress.BarColumn(bar_width=_bar_width(terminal.width)),
             progress.TextColumn("{task.fields[status]}"),
-            console=console.Console(file=out),
+            console=terminal,
             auto_refresh=False,
             # On standard output, other prints (a ConsoleBackend's tables) go
             # above the bar; `close` (at the end, or from the context manager or
@@ -157,10 +181,16 @@ class ProgressBarHost:
     def compiling(self, total: int) -> None:
         """Show that the run is compiling (called while JAX traces the run).
 
+        A second trace of the same run before it starts (the checkpoint's
+        structure check traces the run's start too) shows nothing new.
+
         Args:
             total: The run's total timesteps.
         """
+        if self._compiling and self._open:
+            return
         self._show(total, "compiling...")
+        self._compiling = True
 
     def receive(self, event: str, data: dict[str, np.ndarray], num_runs: int) -> None:
         """Handle a delivery from the compiled run.
@@ -171,6 +201,7 @@ class ProgressBarHost:
             num_runs: The number of runs (seeds) in the batch.
         """
         total = int(data["total_timesteps"][0])
+        self._compiling = False
         if event == "start":
             status = "running the first iteration..."
             if not self._open:
@@ -189,15 +220,23 @@ class ProgressBarHost:
             self._start_time = delivery_time()
             self._first = None
         done = int(data["timesteps"][0])
-        last = int(data["iteration"][0]) >= int(data["num_iterations"][0])
+        iteration = int(data["iteration"][0])
+        last = iteration >= int(data["num_iterations"][0])
         now = delivery_time()
+        elapsed = now - self._start_time
+        # The first report after the start covers one iteration, also when the
+        # run continues from a checkpoint: its rate counts one iteration's
+        # steps, never the resumed ones.
+        first_rate = done / max(iteration, 1) / elapsed if elapsed > 0 else math.nan
         text, _, _ = status_line(
             done,
             total,
-            now - self._start_time,
+            elapsed,
             np.asarray(data["episode_return"]),
             since=self._first,
             now=now,
+            rate=first_rate,
+            width=None if self._use_plain else self._status_width(),
         )
         if self._first is None:
             self._first = (done, now)
@@ -210,6 +249,11 @@ class ProgressBarHost:
             self._progress.refresh()
         if last:
             self.close()
+
+    def _status_width(self) -> int:
+        # What the rich bar leaves for the status text on this terminal.
+        width = self._progress.console.width
+        return width - len("training") - _bar_width(width) - 3
 
     def close(self) -> None:
         """Stop the display (safe to call twice)."""

@@ -9,6 +9,36 @@ from lerax._optional import import_extra
 
 from ._logging_backend import AbstractLoggingBackend, finite_scalars
 
+# Columns grouped as Stable-Baselines3 groups its TensorBoard tags; the rest of a
+# row (the algorithm's training log) goes under `train/`.
+_ROLLOUT = ("episode_return", "episode_length", "episodes")
+_TIME = ("wall_time", "steps_per_second")
+# The metrics the HParams panel lists next to each run's hyperparameters.
+_HPARAMS_METRICS = ("rollout/episode_return", "eval/return_mean")
+
+
+def tensorboard_tag(column: str) -> str:
+    """The TensorBoard tag of a logged column.
+
+    `episode_return`, `episode_length`, `episodes` go under `rollout/`;
+    `wall_time` and `steps_per_second` under `time/`; `eval_*` columns under
+    `eval/` without the prefix (`eval_return_mean` -> `eval/return_mean`);
+    everything else (the algorithm's training log) under `train/`.
+
+    Args:
+        column: A column of a `LoggingCallback` row.
+
+    Returns:
+        The tag, `group/name`.
+    """
+    if column in _ROLLOUT:
+        return f"rollout/{column}"
+    if column in _TIME:
+        return f"time/{column}"
+    if column.startswith("eval_"):
+        return f"eval/{column.removeprefix('eval_')}"
+    return f"train/{column}"
+
 
 def _hparams_markdown(hyperparameters: dict[str, Any]) -> str:
     lines = ["| hyperparameter | value |", "| --- | --- |"]
@@ -21,8 +51,13 @@ class TensorBoardBackend(AbstractLoggingBackend):
 
     Seed `i` writes to `<logdir>/seed_<i>` (also without `jax.vmap`, where the
     only seed is 0), so TensorBoard shows one run per seed. Each scalar is
-    written against the timesteps; the hyperparameters are written once per run
-    as a text summary (tag `hyperparameters`). Missing values are skipped.
+    written against the timesteps, under a tag grouped as Stable-Baselines3
+    groups its own (`tensorboard_tag`): `rollout/episode_return`,
+    `train/approx_kl`, `eval/return_mean`, `time/steps_per_second`, ... (CSV
+    and JSON Lines files keep the plain column names). The hyperparameters are
+    written once per run for TensorBoard's HParams panel (with
+    `rollout/episode_return` and `eval/return_mean` as its metrics) and as a
+    text summary (tag `hyperparameters`). Missing values are skipped.
 
     Attributes:
         logdir: The parent directory of the run directories.
@@ -61,8 +96,25 @@ class TensorBoardBackend(AbstractLoggingBackend):
             hyperparameters: One dict per seed.
         """
         self.close()
+        summary = import_extra(
+            "tensorboardX.summary", "tensorboard", owner="TensorBoardBackend"
+        )
         for seed, hp in enumerate(hyperparameters):
-            self._writer(seed).add_text("hyperparameters", _hparams_markdown(hp), 0)
+            writer = self._writer(seed)
+            writer.add_text("hyperparameters", _hparams_markdown(hp), 0)
+            # The HParams plugin: the experiment (which hyperparameters and
+            # metrics exist) and this run's values; the run's end is written
+            # by `close`.
+            experiment, start, _ = summary.hparams(
+                {
+                    k: v
+                    for k, v in hp.items()
+                    if isinstance(v, bool | int | float | str)
+                },
+                dict.fromkeys(_HPARAMS_METRICS),
+            )
+            writer._get_file_writer().add_summary(experiment)
+            writer._get_file_writer().add_summary(start)
 
     def write(self, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
         """Write each seed's finite values at its timesteps.
@@ -78,7 +130,9 @@ class TensorBoardBackend(AbstractLoggingBackend):
             writer = self._writer(int(row["seed"]))
             step = int(row["timesteps"])
             values = [
-                summary_pb2.Summary.Value(tag=key, simple_value=float(value))
+                summary_pb2.Summary.Value(
+                    tag=tensorboard_tag(key), simple_value=float(value)
+                )
                 for key, value in finite_scalars(row).items()
                 if key != "timesteps"
             ]
@@ -90,7 +144,13 @@ class TensorBoardBackend(AbstractLoggingBackend):
             )
 
     def close(self) -> None:
-        """Flush and close every writer."""
+        """Mark each run finished for the HParams panel, flush and close."""
+        if self._writers:
+            summary = import_extra(
+                "tensorboardX.summary", "tensorboard", owner="TensorBoardBackend"
+            )
+            _, _, end = summary.hparams({}, {})
         for writer in self._writers:
+            writer._get_file_writer().add_summary(end)
             writer.close()
         self._writers = []

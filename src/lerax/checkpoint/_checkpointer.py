@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import logging
 import os
 import queue
 import shutil
@@ -220,6 +221,29 @@ def _flush_all() -> None:  # pragma: no cover - runs at interpreter exit
             warnings.warn(str(error), stacklevel=1)
 
 
+class _StaleTemporaryFilter(logging.Filter):
+    """Drop orbax's warning about the temporary directory a killed run left.
+
+    A run killed while writing step `n` leaves `<n>.orbax-checkpoint-tmp`; when
+    the continued run writes step `n` again, orbax removes it and logs (through
+    absl) "Attempted to create temporary directory ... which already exists".
+    That is the normal resume path, not something for the user to act on, so
+    this record is dropped when the directory is a lerax checkpoint directory;
+    every other record passes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Attempted to create temporary directory"):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) != 1:
+            return True
+        return Path(str(args[0])).parent not in _HOSTS
+
+
+logging.getLogger("absl").addFilter(_StaleTemporaryFilter())
+
+
 # --------------------------------------------------------------------------------
 # Run identity: what must match for a checkpoint to continue this run
 
@@ -326,9 +350,13 @@ class Checkpointer(eqx.Module):
     def prepare(self, identity: dict[str, str]) -> int:
         """Find the checkpoint this run continues from (host side, before compiling).
 
+        When a checkpoint is found, prints once where the run continues
+        ("Checkpointer: resumed from iteration 52 of 128 (DIRECTORY/52)").
+
         Args:
             identity: `path -> description` entries that must match between the
-                checkpoint and this run.
+                checkpoint and this run (its `num_iterations` entry, when
+                present, is the "of 128" of that line).
 
         Returns:
             The iteration count to continue from (0 when starting afresh).
@@ -372,6 +400,14 @@ class Checkpointer(eqx.Module):
                 )
             host.restore_leaves = leaves
             host.forget_manager()
+            planned = identity.get("num_iterations")
+            # Said once, on the host, before compiling: where the run continues.
+            print(
+                f"Checkpointer: resumed from iteration {step}"
+                + (f" of {planned}" if planned is not None else "")
+                + f" ({str(directory / str(step))})",
+                flush=True,
+            )
             return step
         host.forget_manager()
         return 0

@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--band", default="minmax", choices=BANDS, help="band over seeds (minmax)"
     )
     parser.add_argument("--labels", nargs="+", help="one legend label per run")
-    parser.add_argument("--title", help="figure title")
+    parser.add_argument("--title", help="figure title (default: the runs and y)")
     args = parser.parse_args(argv)
     try:
         plot_learning_curves(

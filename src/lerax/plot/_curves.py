@@ -16,6 +16,8 @@ from lerax._optional import import_extra
 Source = str | Path | Mapping[str, Any]
 
 BANDS = ("minmax", "stderr", "none")
+# What the legend calls each band.
+_BAND_NAMES = {"minmax": "min-max over seeds", "stderr": "±1 standard error"}
 
 
 def _number(value: Any) -> float:
@@ -139,7 +141,9 @@ def plot_learning_curves(
     seed, `"stderr"` one standard error of the mean (sample standard deviation
     over seeds / sqrt(seeds)) either side, `"none"` draws no band. Seeds are
     aligned on their `x` values; missing points (no episode finished yet) are
-    left out.
+    left out. The legend names each line ("run: mean of 4 seeds") and what its
+    band is ("run: min-max over seeds", "run: ±1 standard error"); the default
+    title names the runs and the plotted column ("run: episode_return").
 
     Args:
         paths_or_logs: A source or a sequence of sources: CSV / JSON Lines
@@ -150,7 +154,7 @@ def plot_learning_curves(
         band: `"minmax"`, `"stderr"` or `"none"`.
         labels: One legend label per source (default: the file names, or
             `run 0`, `run 1`, ...).
-        title: The figure's title.
+        title: The figure's title (default: the labels and `y`; `""` for none).
         output: Save the figure here (PNG, PDF, SVG by extension).
         ax: A matplotlib `Axes` to draw on (default: a new figure).
 
@@ -198,13 +202,24 @@ def plot_learning_curves(
             )
         grid, mean, low, high = _aggregate(seeds, band)
         n = len(seeds)
-        line = ax.plot(grid, mean, label=label if n == 1 else f"{label} (mean of {n})")
+        line = ax.plot(
+            grid, mean, label=label if n == 1 else f"{label}: mean of {n} seeds"
+        )
         if n > 1 and band != "none":
-            ax.fill_between(grid, low, high, color=line[0].get_color(), alpha=0.25)
+            ax.fill_between(
+                grid,
+                low,
+                high,
+                color=line[0].get_color(),
+                alpha=0.25,
+                label=f"{label}: {_BAND_NAMES[band]}",
+            )
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.grid(alpha=0.3)
     ax.legend()
+    if title is None:
+        title = f"{', '.join(labels)}: {y}"
     if title:
         ax.set_title(title)
     if output is not None:
