@@ -201,13 +201,18 @@ def test_target_kl_in_a_run_vmapped_over_seeds(env):
     for i in range(2):
         _, learn_key = jax.random.split(keys[i])
         single = algo.learn_state(env, policy, total, key=learn_key, callback=history)
-        # Batched and unbatched dots round differently; at this learning rate
-        # the difference grows to ~1e-3 relative in `approx_kl` (a second-order
-        # small quantity) by the last iterations. `epochs_run` must be equal.
+        # Batched and unbatched dots round differently, and at this learning
+        # rate the difference compounds over iterations: `approx_kl` (a
+        # second-order small quantity) has measured 1e-3 relative apart by the
+        # last iterations on one machine and 3e-2 on another CPU (issue 20).
+        # The first half of the run is held tight; the rest to 10% (1e-3 near
+        # zero: `total_loss` crosses it), which still
+        # fails if a seed's stop or statistics were another seed's. `epochs_run`
+        # must be equal throughout.
         for name, values in single.callback_state.history.items():
-            np.testing.assert_allclose(
-                np.asarray(vmapped[name][i]), np.asarray(values), rtol=3e-3, atol=1e-5
-            )
+            got, want = np.asarray(vmapped[name][i]), np.asarray(values)
+            np.testing.assert_allclose(got[:4], want[:4], rtol=3e-3, atol=1e-5)
+            np.testing.assert_allclose(got, want, rtol=1e-1, atol=1e-3)
         np.testing.assert_array_equal(
             np.asarray(vmapped["epochs_run"][i]),
             np.asarray(single.callback_state.history["epochs_run"]),
