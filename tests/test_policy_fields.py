@@ -92,7 +92,7 @@ def test_the_field_order_is_the_released_one(cls):
 def test_a_released_file_has_exactly_the_structure_of_todays_skeleton(name):
     cls, make_env, kwargs = make_fixtures.RECIPES[name]
     skeleton = cls(make_env(), key=jax.random.key(0), **kwargs)
-    file_class, file_entries, _, _ = _read_file(FIXTURES / f"{name}.eqx")
+    file_class, file_entries, _, _, _ = _read_file(FIXTURES / f"{name}.eqx")
     assert file_class == f"lerax.policy.{cls.__name__}"
     assert file_entries == structure_entries(skeleton)
 

@@ -168,7 +168,13 @@ class AbstractPolicy(eqx.Module, Generic[StateType, ActType, ObsType, MaskType])
                 or a top-level `def`).
         """
         arguments = self.constructor_arguments()
-        recipe = None if arguments is None else encode_recipe(type(self), arguments)
+        try:
+            recipe = None if arguments is None else encode_recipe(type(self), arguments)
+        except ValueError:
+            # An argument a file cannot name (a lambda activation, say): no
+            # recipe. `save_module` refuses the lambdas the structure holds,
+            # naming the field; anything else saves, to be loaded explicitly.
+            recipe = None
         save_module(self, path, recipe=recipe)
 
     @classmethod
