@@ -39,7 +39,9 @@ def convert_jumanji_spec(spec: Any) -> AbstractSpace:
 
     Array specs become float32 `Box`es of their shape: a `BoundedArray` (and
     so a `DiscreteArray` or a boolean array) keeps its bounds, broadcast to the
-    shape; an unbounded `Array` gets `-inf, inf`. Nested specs (Jumanji's
+    shape; an unbounded `Array` gets `-inf, inf`. A `DiscreteArray` leaf of
+    `n` values gets `0 .. n` (not `n - 1`): Jumanji's step counters are declared
+    with `time_limit` values yet reach `time_limit`. Nested specs (Jumanji's
     observation named tuples) become `Dict`s keyed by field name. Integer and
     boolean leaves are observed as float32 (lerax's `Box` is floating).
 
@@ -58,6 +60,11 @@ def convert_jumanji_spec(spec: Any) -> AbstractSpace:
         shape = tuple(int(s) for s in spec.shape)
         low = np.broadcast_to(np.asarray(spec.minimum, np.float64), shape)
         high = np.broadcast_to(np.asarray(spec.maximum, np.float64), shape)
+        if isinstance(spec, specs.DiscreteArray):
+            # Jumanji declares step counters as DiscreteArray(time_limit)
+            # (0 .. time_limit - 1) but emits time_limit on the last step
+            # (Snake's `step_count`): one more value keeps them inside.
+            high = high + 1.0
         return Box(low, high, shape=shape)
     if isinstance(spec, specs.Array):
         return Box(-np.inf, np.inf, shape=tuple(int(s) for s in spec.shape))
@@ -181,7 +188,9 @@ class JumanjiToLeraxEnv(AbstractEnv[JumanjiEnvState, Any, Any, Any]):
         """
         jumanji = _jumanji()
         specs = jumanji.specs
-        wrappers = import_extra("jumanji.wrappers", "jumanji", owner="JumanjiToLeraxEnv")
+        wrappers = import_extra(
+            "jumanji.wrappers", "jumanji", owner="JumanjiToLeraxEnv"
+        )
         if not isinstance(jumanji_env, jumanji.Environment):
             raise ValueError(
                 "JumanjiToLeraxEnv: jumanji_env must be a jumanji.Environment, got "
@@ -312,7 +321,9 @@ class JumanjiToLeraxEnv(AbstractEnv[JumanjiEnvState, Any, Any, Any]):
         return cls(jumanji.make(name, **env_kwargs), name=name, mask_layout=mask_layout)
 
     def _wrap(self, jumanji_state: Any, timestep: Any, first: bool) -> JumanjiEnvState:
-        observation = _observation_to_lerax(self.observation_space, timestep.observation)
+        observation = _observation_to_lerax(
+            self.observation_space, timestep.observation
+        )
         mask = None
         if self._has_mask:
             mask = jnp.asarray(timestep.observation.action_mask, dtype=bool)
