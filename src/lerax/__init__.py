@@ -3,7 +3,8 @@
 Import from the subpackages: `lerax.space`, `lerax.env`, `lerax.policy`,
 `lerax.distribution`, `lerax.buffer`, `lerax.algorithm`, `lerax.callback`,
 `lerax.evaluation` and `lerax.compatibility.gymnax`. `lerax.train_seeds`,
-`lerax.sweep` and `lerax.select` are `lerax.scale`'s (imported on first use).
+`lerax.sweep` and `lerax.select` are `lerax.scale`'s and `lerax.make` is
+`lerax.compatibility.make` (each imported on first use).
 """
 
 __version__ = "0.1.0"
@@ -17,4 +18,8 @@ def __getattr__(name: str):
         from lerax import scale
 
         return getattr(scale, name)
+    if name == "make":
+        from lerax.compatibility import make
+
+        return make
     raise AttributeError(f"module 'lerax' has no attribute {name!r}")
