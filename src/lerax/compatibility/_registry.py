@@ -18,12 +18,7 @@ from typing import Any
 from lerax._optional import import_extra
 from lerax.env import AbstractEnvLike
 
-_CRAFTAX_IDS = (
-    "Craftax-Classic-Pixels-v1",
-    "Craftax-Classic-Symbolic-v1",
-    "Craftax-Pixels-v1",
-    "Craftax-Symbolic-v1",
-)
+from ._craftax import CRAFTAX_IDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +93,7 @@ _SUITES: dict[str, _Suite] = {
     "craftax": _Suite(
         extra="craftax",
         module="craftax",
-        ids=lambda: _CRAFTAX_IDS,
+        ids=lambda: CRAFTAX_IDS,
         factory=lambda name, **kw: _adapter("craftax", "CraftaxToLeraxEnv")(name, **kw),
     ),
 }
