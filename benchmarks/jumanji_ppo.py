@@ -7,7 +7,8 @@
 Trains `PPO` with `MLPActorCriticPolicy` on `JumanjiToLeraxEnv(--env)` for
 `--seeds` seeds at once (`jax.vmap` over `learn`: one compiled program); the
 rollout passes the observation's `action_mask` to the policy. Each trained
-policy then plays `--episodes` episodes (deterministic, `evaluate_policy`); the
+policy then plays `--episodes` episodes with `evaluate_policy`, acting
+deterministically (the mode) and by sampling (as it trained); the
 random baseline plays as many episodes per seed, drawing each action uniformly
 among the allowed ones. Both are capped at `--max-steps` steps per episode.
 Prints one Markdown row per seed and the mean over seeds.
@@ -89,17 +90,26 @@ def main() -> None:
     jax.block_until_ready(trained)
     train_s = time.perf_counter() - start
 
-    ppo = jax.jit(
-        jax.vmap(
-            lambda p, k: evaluate_policy(
-                env, p, key=k, num_episodes=args.episodes, max_steps=args.max_steps
-            ).returns.mean()
-        )
-    )(trained, eval_keys)
+    def evaluate(deterministic: bool) -> np.ndarray:
+        returns = jax.jit(
+            jax.vmap(
+                lambda p, k: evaluate_policy(
+                    env,
+                    p,
+                    key=k,
+                    num_episodes=args.episodes,
+                    max_steps=args.max_steps,
+                    deterministic=deterministic,
+                ).returns.mean()
+            )
+        )(trained, eval_keys)
+        return np.asarray(returns)
+
+    ppo, sampled = evaluate(True), evaluate(False)
     rand = jax.jit(
         jax.vmap(lambda k: random_masked_returns(env, k, args.episodes, args.max_steps))
     )(eval_keys)
-    ppo, rand = np.asarray(ppo), np.asarray(rand)
+    rand = np.asarray(rand)
 
     print(
         f"{args.env}: masked PPO, {args.timesteps:,} steps per seed "
@@ -108,15 +118,16 @@ def main() -> None:
         f"included) on {platform.machine()}; {args.episodes} evaluation "
         f"episodes per seed, capped at {args.max_steps} steps"
     )
-    print("| seed | PPO (deterministic) | random masked |")
-    print("| --- | --- | --- |")
+    print("| seed | PPO (deterministic) | PPO (sampled) | random masked |")
+    print("| --- | --- | --- | --- |")
     for seed in range(args.seeds):
-        print(f"| {seed} | {ppo[seed]:.2f} | {rand[seed]:.2f} |")
+        print(f"| {seed} | {ppo[seed]:.2f} | {sampled[seed]:.2f} | {rand[seed]:.2f} |")
     print(
         f"| mean +- sd | {ppo.mean():.2f} +- {ppo.std():.2f} | "
+        f"{sampled.mean():.2f} +- {sampled.std():.2f} | "
         f"{rand.mean():.2f} +- {rand.std():.2f} |"
     )
-    if not (np.isfinite(ppo).all() and np.isfinite(rand).all()):
+    if not all(np.isfinite(x).all() for x in (ppo, sampled, rand)):
         raise SystemExit("a return is not finite")
 
 
