@@ -22,8 +22,10 @@ craftax_env = pytest.importorskip(
     reason="Craftax is not installed (pip install 'lerax[craftax]')",
 )
 
+from lerax.algorithm import PPO  # noqa: E402
 from lerax.compatibility.craftax import CRAFTAX_IDS, CraftaxToLeraxEnv  # noqa: E402
 from lerax.env import check_env  # noqa: E402
+from lerax.policy import MLPActorCriticPolicy  # noqa: E402
 from lerax.space import Box, Discrete  # noqa: E402
 
 NAME = "Craftax-Classic-Symbolic-v1"
@@ -178,3 +180,18 @@ def test_bad_names_and_params_are_refused():
         CraftaxToLeraxEnv("Craftax-Classic-Symbolic-v2")
     with pytest.raises(ValueError, match="no parameter"):
         CraftaxToLeraxEnv(NAME, max_time_steps=3)
+
+
+def test_ppo_trains_under_vmap_over_seeds(env):
+    policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))
+    algo = PPO(num_envs=2, num_steps=4, num_epochs=1, num_batches=1)
+    keys = jax.random.split(jax.random.key(1), 2)
+    trained = jax.vmap(lambda k: algo.learn(env, policy, 8, key=k))(keys)
+    before = jax.tree.leaves(eqx.filter(policy, eqx.is_inexact_array))
+    after = jax.tree.leaves(eqx.filter(trained, eqx.is_inexact_array))
+    for b, a in zip(before, after, strict=True):
+        assert a.shape == (2, *b.shape)
+        assert np.isfinite(np.asarray(a)).all()
+    # One update per seed: the seeds' policies moved, and differently.
+    assert any(not np.allclose(a[0], b) for a, b in zip(after, before, strict=True))
+    assert any(not np.allclose(a[0], a[1]) for a in after)
