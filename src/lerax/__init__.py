@@ -3,8 +3,9 @@
 Import from the subpackages: `lerax.space`, `lerax.env`, `lerax.policy`,
 `lerax.distribution`, `lerax.buffer`, `lerax.algorithm`, `lerax.callback`,
 `lerax.evaluation` and `lerax.compatibility.gymnax`. `lerax.train_seeds`,
-`lerax.sweep` and `lerax.select` are `lerax.scale`'s, and `lerax.load` (a saved
-policy rebuilt from its file alone) is `lerax.policy.load` (imported on first use).
+`lerax.sweep` and `lerax.select` are `lerax.scale`'s, `lerax.make` is
+`lerax.compatibility.make`, and `lerax.load` (a saved policy rebuilt from its
+file alone) is `lerax.policy.load` (each imported on first use).
 """
 
 __version__ = "0.1.0"
@@ -22,4 +23,8 @@ def __getattr__(name: str):
         from lerax.policy import load
 
         return load
+    if name == "make":
+        from lerax.compatibility import make
+
+        return make
     raise AttributeError(f"module 'lerax' has no attribute {name!r}")
