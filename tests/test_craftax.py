@@ -28,6 +28,9 @@ from lerax.env import check_env  # noqa: E402
 from lerax.policy import MLPActorCriticPolicy  # noqa: E402
 from lerax.space import Box, Discrete  # noqa: E402
 
+# Minutes of CPU: left out of `pytest`, run by `.ci/run` as `pytest -m craftax`.
+pytestmark = pytest.mark.craftax
+
 NAME = "Craftax-Classic-Symbolic-v1"
 FAST_COMPILE = {
     "xla_backend_optimization_level": 0,
