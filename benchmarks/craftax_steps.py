@@ -31,6 +31,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+from _smoke import announce_smoke
 from craftax.craftax_env import make_craftax_env_from_name
 
 from lerax.compatibility.craftax import CraftaxToLeraxEnv
@@ -129,6 +130,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny budget (CI)")
     args = parser.parse_args()
     if args.smoke:
+        announce_smoke()
         args.num_envs, args.num_steps, args.max_timesteps = 4, 8, 3
         args.pool, args.repeats = 2, 1
     variants = build(args.num_envs, args.num_steps, args.max_timesteps, args.pool)

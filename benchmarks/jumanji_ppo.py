@@ -23,6 +23,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _smoke import announce_smoke
 
 from lerax.algorithm import PPO
 from lerax.compatibility.jumanji import JumanjiToLeraxEnv
@@ -67,6 +68,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny budget (CI)")
     args = parser.parse_args()
     if args.smoke:
+        announce_smoke()
         args.timesteps, args.seeds, args.num_envs, args.num_steps = 64, 2, 2, 16
         args.episodes, args.max_steps = 2, 20
 
