@@ -92,6 +92,8 @@ def test_an_unknown_name_without_a_match_lists_the_arguments():
         PPO(colour="red")
     with pytest.raises(TypeError, match=r"A2C\(\) got unexpected keyword"):
         A2C(n_epochs=3)  # A2C has no epochs: no false suggestion
+    with pytest.raises(TypeError, match=r"'batch_size'\. Its arguments"):
+        A2C(batch_size=64)  # nor minibatches
     with pytest.raises(
         TypeError, match=r"A2C\(\) got unexpected keyword argument\(s\) 'n_epochs'\. "
     ):

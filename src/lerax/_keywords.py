@@ -69,8 +69,13 @@ def suggestion(name: str, accepted: Mapping[str, Any] | list[str]) -> str | None
     """
     accepted = list(accepted)
     mapped = OTHER_LIBRARIES.get(name)
-    if mapped is not None and (mapped in accepted or " " in mapped or "(" in mapped):
-        return mapped
+    if mapped is not None:
+        # A phrase names its argument first ("num_batches (a count: ...)");
+        # suggest it only where the callable takes that argument. Phrases about
+        # something else (`learn(...)`, "the policy's ...") always apply.
+        head = mapped.split(" ", 1)[0].split("(", 1)[0]
+        if head in accepted or mapped.startswith(("learn(", "the ")):
+            return mapped
     close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.75)
     return close[0] if close else None
 
