@@ -6,8 +6,9 @@ repository). A block preceded by the line `<!-- skip-test -->` is not run; keep
 that for the rare block that cannot run here (one needing a GPU, a network, a
 cluster or another library).
 
-The pages run in two Python subprocesses (one per test, so `pytest -n 2` runs
-them side by side), each running its pages one after another: importing JAX
+The pages run in four Python subprocesses (one per test, so `pytest -n 2` runs
+them two at a time and a long group does not finish alone after the rest of the
+suite), each running its pages one after another: importing JAX
 and lerax once per process instead of once per page saves about 3 s of CPU a
 page, and programs that several pages compile (default PPO on CartPole, say)
 are compiled once. Each page still gets its own namespace and directory, and a
@@ -136,7 +137,7 @@ PAGE_COST = {
 DEFAULT_COST = 30
 
 
-def page_groups(count: int = 2) -> list[list[Path]]:
+def page_groups(count: int = 4) -> list[list[Path]]:
     """Split the pages into `count` groups of about equal running time."""
 
     def cost(page: Path) -> int:
