@@ -125,9 +125,10 @@ class MLPCentralCriticPolicy(AbstractFeedForwardActorCriticPolicy):
         observation_space, action_space = resolve_spaces(
             _OWNER, env, observation_space, action_space
         )
-        if not isinstance(observation_space, Dict) or set(
-            observation_space.spaces
-        ) != {"observation", "state"}:
+        if not isinstance(observation_space, Dict) or set(observation_space.spaces) != {
+            "observation",
+            "state",
+        }:
             raise ValueError(
                 f"{_OWNER}: the observation space must be Dict(observation=..., "
                 f"state=...) (build the env with AgentBatchEnv(env, "
