@@ -25,6 +25,7 @@ from lerax.policy import (
 from lerax.space import Box, Discrete
 
 LIMIT = 5
+CELLS = 3
 AGENTS = ("carol", "alice", "bob")  # not sorted: the stacked order is this one
 
 
@@ -34,7 +35,7 @@ class RendezvousState(AbstractEnvState):
 
 
 class Rendezvous(AbstractMultiAgentEnv[RendezvousState]):
-    """Agents on cells 0..4 move left, stay or right; the team terminates when
+    """Agents on cells 0..CELLS-1 move left, stay or right; the team terminates when
     all stand on one cell and truncates after `LIMIT` steps. Agent `i` is paid
     `-(i + 1) * spread`, so the agents' rewards differ. Moving off the line is
     masked."""
@@ -55,23 +56,25 @@ class Rendezvous(AbstractMultiAgentEnv[RendezvousState]):
         return Box(0.0, 1.0, shape=(len(self.agents) + 1,))
 
     def initial(self, *, key) -> RendezvousState:
-        position = jax.random.randint(key, (len(self.agents),), 0, 5)
+        position = jax.random.randint(key, (len(self.agents),), 0, CELLS)
         return RendezvousState(position, jnp.zeros((), jnp.int32))
 
     def transition(self, state, actions, *, key):
         move = jnp.stack([actions[a] for a in self.agents]) - 1
-        return RendezvousState(jnp.clip(state.position + move, 0, 4), state.time + 1)
+        return RendezvousState(
+            jnp.clip(state.position + move, 0, CELLS - 1), state.time + 1
+        )
 
     def observations(self, state, *, key):
-        mean = jnp.mean(state.position) / 4.0
+        mean = jnp.mean(state.position) / (CELLS - 1)
         clock = state.time / LIMIT
         return {
-            a: jnp.stack([state.position[i] / 4.0, mean, clock])
+            a: jnp.stack([state.position[i] / (CELLS - 1), mean, clock])
             for i, a in enumerate(self.agents)
         }
 
     def rewards(self, state, actions, next_state, *, key):
-        spread = (jnp.max(next_state.position) - jnp.min(next_state.position)) / 4.0
+        spread = jnp.max(next_state.position) - jnp.min(next_state.position)
         return {a: -(i + 1.0) * spread for i, a in enumerate(self.agents)}
 
     def terminal(self, state, *, key) -> Bool[Array, ""]:
@@ -83,13 +86,18 @@ class Rendezvous(AbstractMultiAgentEnv[RendezvousState]):
     def action_masks(self, state, *, key):
         return {
             a: jnp.stack(
-                [state.position[i] > 0, jnp.asarray(True), state.position[i] < 4]
+                [
+                    state.position[i] > 0,
+                    jnp.asarray(True),
+                    state.position[i] < CELLS - 1,
+                ]
             )
             for i, a in enumerate(self.agents)
         }
 
     def global_state(self, state, *, key) -> Float[Array, " n"]:
-        return jnp.concatenate([state.position / 4.0, jnp.stack([state.time / LIMIT])])
+        position = state.position / (CELLS - 1)
+        return jnp.concatenate([position, jnp.stack([state.time / LIMIT])])
 
 
 NUM_ENVS, NUM_STEPS = 4, 12
@@ -192,10 +200,10 @@ def test_shuffled_agents_permute_the_folded_rollout(shared):
 
 def test_masks_are_stacked_in_agent_order(shared):
     _, _, raw, _ = shared
-    positions = np.rint(np.asarray(raw.observations)[..., 0] * 4)
+    positions = np.rint(np.asarray(raw.observations)[..., 0] * (CELLS - 1))
     masks = np.asarray(raw.action_masks)  # (steps, envs, agents, 3)
     np.testing.assert_array_equal(masks[..., 0], positions > 0)
-    np.testing.assert_array_equal(masks[..., 2], positions < 4)
+    np.testing.assert_array_equal(masks[..., 2], positions < CELLS - 1)
     # Masked actions were never taken.
     taken = np.take_along_axis(masks, np.asarray(raw.actions)[..., None], -1)
     assert taken.all()
@@ -279,4 +287,4 @@ def test_learn_vmaps_over_seeds(central_critic):
     alone = algo.learn(env, policy, 16, key=keys[0])
     alone_leaves = jax.tree.leaves(eqx.filter(alone, eqx.is_inexact_array))
     for x, y in zip(leaves, alone_leaves, strict=True):
-        np.testing.assert_allclose(x[0], y, atol=1e-5)
+        np.testing.assert_allclose(x[0], y, atol=1e-4)
