@@ -19,7 +19,14 @@ from lerax.compatibility.gymnax import GymnaxToLeraxEnv
 
 def test_lerax_make_is_the_registry():
     assert lerax.make is make
-    assert suites() == ("brax", "craftax", "gymnasium", "gymnax", "jumanji")
+    assert suites() == (
+        "brax",
+        "craftax",
+        "gymnasium",
+        "gymnax",
+        "jaxmarl",
+        "jumanji",
+    )
 
 
 def test_gymnax_make_matches_the_adapter_and_passes_params():
@@ -63,6 +70,15 @@ def test_gymnasium_make_matches_the_adapter():
         env.close()
 
 
+def test_jaxmarl_make_matches_the_adapter():
+    pytest.importorskip("jaxmarl", reason="JaxMARL is not installed")
+    from lerax.compatibility.jaxmarl import JaxMARLToLeraxEnv
+
+    env = make("jaxmarl:MPE_simple_spread_v3", end_as="truncation")
+    assert type(env) is JaxMARLToLeraxEnv and env.end_as == "truncation"
+    assert env.agents == ("agent_0", "agent_1", "agent_2")
+
+
 def test_craftax_ids_are_listed():
     pytest.importorskip("craftax", reason="Craftax is not installed")
     assert registered_ids("craftax") == (
@@ -96,6 +112,7 @@ def test_bad_ids_list_close_names(env_id, message):
         ("craftax:Craftax-Classic-Symbolic-v1", "craftax"),
         ("brax:hopper", "brax"),
         ("gymnasium:CartPole-v1", "gymnasium"),
+        ("jaxmarl:MPE_simple_spread_v3", "jaxmarl"),
     ],
 )
 def test_missing_suite_names_its_extra(monkeypatch, env_id, module):

@@ -24,6 +24,11 @@ from ._base import (
 from ._driver import run_on_policy as run_on_policy
 from ._guard import raise_if_faulted as raise_if_faulted
 from ._hyperparameter import hyperparameter as hyperparameter
+from ._multi_agent import (
+    IPPO as IPPO,
+    MAPPO as MAPPO,
+    AbstractMultiAgentPPO as AbstractMultiAgentPPO,
+)
 from ._nonfinite import (
     NonFiniteError as NonFiniteError,
     guarded_update as guarded_update,
@@ -45,10 +50,13 @@ __all__ = [
     "AbstractActorCriticAlgorithm",
     "AbstractAlgorithm",
     "AbstractAlgorithmState",
+    "AbstractMultiAgentPPO",
     "AbstractOnPolicyAlgorithm",
     "AbstractOnPolicyState",
     "AbstractOnPolicyStepState",
     "AbstractStepState",
+    "IPPO",
+    "MAPPO",
     "NonFiniteError",
     "OnPolicyState",
     "OnPolicyStepState",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lerax._optional import import_extra
-from lerax.env import AbstractEnvLike
+from lerax.env import AbstractEnvLike, AbstractMultiAgentEnv
 
 from ._craftax import CRAFTAX_IDS
 
@@ -35,7 +35,7 @@ class _Suite:
     extra: str | None
     module: str
     ids: Callable[[], Sequence[str]]
-    factory: Callable[..., AbstractEnvLike]
+    factory: Callable[..., AbstractEnvLike | AbstractMultiAgentEnv]
 
 
 def _adapter(module: str, name: str) -> Any:
@@ -57,6 +57,10 @@ def _brax_ids() -> Sequence[str]:
 
 def _jumanji_ids() -> Sequence[str]:
     return list(importlib.import_module("jumanji").registered_environments())
+
+
+def _jaxmarl_ids() -> Sequence[str]:
+    return list(importlib.import_module("jaxmarl").registered_envs)
 
 
 _SUITES: dict[str, _Suite] = {
@@ -95,6 +99,15 @@ _SUITES: dict[str, _Suite] = {
         module="craftax",
         ids=lambda: CRAFTAX_IDS,
         factory=lambda name, **kw: _adapter("craftax", "CraftaxToLeraxEnv")(name, **kw),
+    ),
+    # A multi-agent suite: `make` returns an `AbstractMultiAgentEnv`.
+    "jaxmarl": _Suite(
+        extra="jaxmarl",
+        module="jaxmarl",
+        ids=_jaxmarl_ids,
+        factory=lambda name, **kw: _adapter("jaxmarl", "JaxMARLToLeraxEnv").from_name(
+            name, **kw
+        ),
     ),
 }
 
@@ -145,16 +158,19 @@ def _suite(suite: str) -> _Suite:
     return row
 
 
-def make(env_id: str, **kwargs: Any) -> AbstractEnvLike:
+def make(env_id: str, **kwargs: Any) -> AbstractEnvLike | AbstractMultiAgentEnv:
     """Make a registered environment of any adapted suite as a lerax environment.
 
     `env_id` is `"suite:id"`: `"gymnax:CartPole-v1"`,
     `"gymnasium:CartPole-v1"`, `"brax:hopper"`, `"jumanji:Snake-v1"`,
-    `"craftax:Craftax-Classic-Symbolic-v1"`. The keyword arguments go to the
+    `"craftax:Craftax-Classic-Symbolic-v1"`, and the multi-agent
+    `"jaxmarl:MPE_simple_spread_v3"` (an `AbstractMultiAgentEnv`: wrap it in
+    `lerax.env.AgentBatchEnv` for IPPO/MAPPO). The keyword arguments go to the
     suite's adapter: gymnax params overrides (`GymnaxToLeraxEnv.from_name`),
     `num_envs` and env kwargs (`GymnasiumToLeraxEnv`), `episode_length`,
     `backend` and env kwargs (`BraxToLeraxEnv`), env constructor kwargs
-    (`JumanjiToLeraxEnv.from_name`), params overrides (`CraftaxToLeraxEnv`).
+    (`JumanjiToLeraxEnv.from_name`), params overrides (`CraftaxToLeraxEnv`),
+    `end_as` and `jaxmarl.make` kwargs (`JaxMARLToLeraxEnv.from_name`).
     The adapters stay importable directly; `make` only saves remembering them.
 
     Args:
@@ -162,7 +178,7 @@ def make(env_id: str, **kwargs: Any) -> AbstractEnvLike:
         **kwargs: Passed to the suite's adapter.
 
     Returns:
-        The adapted environment.
+        The adapted environment (a multi-agent one for `jaxmarl:`).
 
     Raises:
         ValueError: If `env_id` has no `suite:` prefix, the suite is unknown or

@@ -13,6 +13,12 @@ from ._base import (
 )
 from ._check import EnvCheckError as EnvCheckError, check_env as check_env
 from ._guard import require_env as require_env
+from ._multi_agent import (
+    AbstractMultiAgentEnv as AbstractMultiAgentEnv,
+    AgentBatchEnv as AgentBatchEnv,
+    AgentBatchState as AgentBatchState,
+    require_homogeneous as require_homogeneous,
+)
 from ._observation_wrappers import (
     FlattenObservation as FlattenObservation,
     TransformObservation as TransformObservation,
@@ -32,9 +38,12 @@ __all__ = [
     "AbstractEnvLike",
     "AbstractEnvLikeState",
     "AbstractEnvState",
+    "AbstractMultiAgentEnv",
     "AbstractObservationWrapper",
     "AbstractRewardWrapper",
     "AbstractWrapper",
+    "AgentBatchEnv",
+    "AgentBatchState",
     "ClipAction",
     "EnvCheckError",
     "FlattenObservation",
@@ -46,4 +55,5 @@ __all__ = [
     "check_env",
     "clip_to_action_space",
     "require_env",
+    "require_homogeneous",
 ]

@@ -19,6 +19,7 @@ from ._base import (
     AbstractPolicyState as AbstractPolicyState,
     NullPolicyState as NullPolicyState,
 )
+from ._central_critic import MLPCentralCriticPolicy as MLPCentralCriticPolicy
 from ._cnn import CNNActorCriticPolicy as CNNActorCriticPolicy
 from ._feedforward import (
     AbstractFeedForwardActorCriticPolicy as AbstractFeedForwardActorCriticPolicy,
@@ -44,6 +45,7 @@ __all__ = [
     "GRUActorCriticPolicy",
     "LSTMActorCriticPolicy",
     "MLPActorCriticPolicy",
+    "MLPCentralCriticPolicy",
     "NullPolicyState",
     "RecurrentPolicyState",
     "RunningMeanStd",

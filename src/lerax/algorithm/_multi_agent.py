@@ -1,0 +1,402 @@
+"""IPPO and MAPPO: PPO for teams of agents sharing one policy.
+
+Both run on the single-agent engine unchanged: the environment is an
+`AgentBatchEnv` (the agents stacked along a leading axis), `step` acts for
+every agent with one `jax.vmap` of the shared policy, and `post_collect` folds
+the agent axis into the environment axis, `(num_steps, num_envs, num_agents)`
+to `(num_steps, num_envs * num_agents)`, before GAE. From there on the rollout
+is an ordinary PPO rollout of `num_envs * num_agents` "environments", so PPO's
+own `train` (minibatches, recurrent sequence replay, clipping, the NaN guard,
+learning-rate annealing) is used as it is, through a `PPO` held in the `ppo`
+field. The episode ends for the whole team: every agent of an environment
+shares its termination and truncation flags.
+
+Until `post_collect`, a collected buffer's `rewards` are the team reward (the
+mean of the agents' rewards: what episode statistics, loggers and progress
+report) and its `returns` carry each agent's own reward, stacked; `post_collect`
+replaces both (rewards per agent, returns by GAE).
+"""
+
+# No `from __future__ import annotations` here: Equinox recognises an
+# `eqx.AbstractVar` annotation only when it is evaluated.
+
+import dataclasses
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Key, Scalar
+
+from lerax.buffer import RolloutBuffer
+from lerax.callback import AbstractCallback, StepContext
+from lerax.env import AgentBatchEnv, clip_to_action_space
+
+from ._actor_critic import gae_post_collect
+from ._base import PolicyType
+from ._on_policy import AbstractOnPolicyAlgorithm
+from ._on_policy_state import OnPolicyState, OnPolicyStepState
+from ._ppo import PPO
+
+
+def _select(pred, on_true, on_false):
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def _fold(tree: Any) -> Any:
+    """`(num_steps, num_envs, num_agents, ...)` to `(num_steps, envs * agents, ...)`.
+
+    Environment-major: the agents of environment `e` are entries
+    `e * num_agents ... e * num_agents + num_agents - 1`.
+    """
+    return jax.tree.map(
+        lambda x: jnp.reshape(x, (x.shape[0], x.shape[1] * x.shape[2]) + x.shape[3:]),
+        tree,
+    )
+
+
+def _make_ppo(owner: str, kwargs: dict[str, Any]) -> PPO:
+    if kwargs.get("normalize_rewards", False):
+        raise ValueError(
+            f"{owner}: normalize_rewards is not supported with several agents "
+            "(the normaliser keeps one running return per environment); scale "
+            "the rewards in the environment instead."
+        )
+    return PPO(**kwargs)
+
+
+class AbstractMultiAgentPPO(AbstractOnPolicyAlgorithm[PolicyType]):
+    """PPO over a team of agents sharing one policy (the body of IPPO and MAPPO).
+
+    Sizes count environments, as in `PPO`: an iteration collects `num_envs *
+    num_steps` environment steps, that is `num_envs * num_steps * num_agents`
+    agent steps, and each minibatch holds `num_agents` agent steps per
+    environment step of `batch_size`. A recurrent policy replays whole
+    `(environment, agent)` sequences (`num_batches` must divide `num_envs`).
+
+    Attributes:
+        ppo: The PPO whose hyperparameters and `train` are used.
+        central_critic: Whether the policy's critic reads the global state
+            (the `AgentBatchEnv` must be built with `central_critic=True`).
+    """
+
+    ppo: eqx.AbstractVar[PPO]
+    central_critic: eqx.AbstractClassVar[bool]
+
+    @property
+    def num_envs(self) -> int:
+        """Number of parallel environments (each with every agent)."""
+        return self.ppo.num_envs
+
+    @property
+    def num_steps(self) -> int:
+        """Steps per environment per iteration."""
+        return self.ppo.num_steps
+
+    @property
+    def gamma(self) -> Any:
+        """The discount factor."""
+        return self.ppo.gamma
+
+    @property
+    def gae_lambda(self) -> Any:
+        """The GAE lambda."""
+        return self.ppo.gae_lambda
+
+    @property
+    def batch_size(self) -> int:
+        """Environment steps per minibatch (times `num_agents` agent steps)."""
+        return self.ppo.batch_size
+
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        """PPO's optimizer."""
+        return self.ppo.optimizer
+
+    @property
+    def on_nonfinite(self) -> str:  # type: ignore[override]
+        """PPO's `on_nonfinite`."""
+        return self.ppo.on_nonfinite
+
+    def _check_env(self, env: Any) -> AgentBatchEnv:
+        owner = type(self).__name__
+        if not isinstance(env, AgentBatchEnv):
+            raise TypeError(
+                f"{owner}: env must be a lerax.env.AgentBatchEnv (a multi-agent "
+                f"environment with its agents stacked), got {type(env).__name__}."
+            )
+        if env.central_critic != self.central_critic:
+            want = "True" if self.central_critic else "False"
+            raise ValueError(
+                f"{owner}: build the environment with AgentBatchEnv(env, "
+                f"central_critic={want}); "
+                + (
+                    "MAPPO's critic reads the global state."
+                    if self.central_critic
+                    else "IPPO's critic reads each agent's own observation "
+                    "(use MAPPO for a centralised critic)."
+                )
+            )
+        return env
+
+    def post_reset(self, state: OnPolicyState[PolicyType]) -> OnPolicyState[PolicyType]:
+        """Check the environment, stack the policy states over the agents, then PPO's.
+
+        Args:
+            state: The initial state `reset` built.
+
+        Returns:
+            The initial state with one policy state per agent (leading axes
+            `(num_envs, num_agents)`), passed through `PPO.post_reset`.
+
+        Raises:
+            TypeError: At trace time, if the environment is not an
+                `AgentBatchEnv`.
+            ValueError: At trace time, if its `central_critic` does not match
+                the algorithm.
+        """
+        env = self._check_env(state.env)
+        num_agents = env.num_agents
+        policy_state = jax.tree.map(
+            lambda x: jnp.repeat(x[:, None], num_agents, axis=1),
+            state.step_state.policy_state,
+        )
+        step_state = dataclasses.replace(state.step_state, policy_state=policy_state)
+        state = dataclasses.replace(state, step_state=step_state)
+        return self.ppo.post_reset(state)
+
+    def step(
+        self,
+        env: AgentBatchEnv,
+        policy: PolicyType,
+        state: OnPolicyStepState[PolicyType],
+        *,
+        key: Key[Array, ""],
+        callback: AbstractCallback,
+    ) -> tuple[OnPolicyStepState[PolicyType], RolloutBuffer]:
+        """Every agent of one environment acts with the shared policy; auto-reset.
+
+        Args:
+            env: The agent batch.
+            policy: The shared policy.
+            state: This environment's step state (observations and policy
+                states stacked over the agents).
+            key: A JAX PRNG key.
+            callback: The callback (it sees the team reward).
+
+        Returns:
+            The next step state and the buffer entry (per-agent leaves with a
+            leading `num_agents` axis; `rewards` the team reward, `returns` the
+            agents' rewards until `post_collect`).
+        """
+        env = self._check_env(env)
+        num_agents = env.num_agents
+        mask_key, action_key, env_key, reset_key, policy_key, callback_key = (
+            jax.random.split(key, 6)
+        )
+        action_mask = env.action_mask(state.env_state, key=mask_key)
+
+        def act(policy_state, observation, k, mask):
+            return policy.action_and_value(
+                policy_state, observation, key=k, action_mask=mask
+            )
+
+        policy_state, action, value, log_prob = jax.vmap(act)(
+            state.policy_state,
+            state.observation,
+            jax.random.split(action_key, num_agents),
+            action_mask,
+        )
+        env_action = (
+            jax.vmap(lambda a: clip_to_action_space(env.action_space, a))(action)
+            if self.ppo.clip_actions
+            else action
+        )
+        env_state, observation, agent_rewards, terminated, truncated = env.agent_step(
+            state.env_state, env_action, key=env_key
+        )
+        reward = jnp.mean(agent_rewards)
+        done = terminated | truncated
+        episode_return = state.episode_return + reward
+        episode_length = state.episode_length + 1
+        callback_state = callback.on_step(
+            StepContext(
+                state=state.callback_state,
+                observation=state.observation,
+                action=env_action,
+                reward=reward,
+                terminated=terminated,
+                truncated=truncated,
+                done=done,
+                episode_return=episode_return,
+                episode_length=episode_length,
+                action_mask=action_mask,
+            ),
+            key=callback_key,
+        )
+        entry = RolloutBuffer(
+            observations=state.observation,
+            actions=action,
+            rewards=reward,
+            terminations=terminated,
+            truncations=truncated,
+            log_probs=log_prob,
+            values=value,
+            policy_states=state.policy_state,
+            next_observations=observation,
+            next_policy_states=policy_state,
+            action_masks=action_mask,
+            returns=agent_rewards,
+        )
+        reset_env_state, reset_observation, _ = env.reset(key=reset_key)
+        reset_policy_state = jax.vmap(lambda k: policy.reset(key=k))(
+            jax.random.split(policy_key, num_agents)
+        )
+        next_state = OnPolicyStepState(
+            env_state=_select(done, reset_env_state, env_state),
+            policy_state=_select(done, reset_policy_state, policy_state),
+            callback_state=callback_state,
+            observation=_select(done, reset_observation, observation),
+            episode_return=jnp.where(done, 0.0, episode_return),
+            episode_length=jnp.where(done, 0, episode_length),
+        )
+        return next_state, entry
+
+    def post_collect(
+        self,
+        env: AgentBatchEnv,
+        policy: PolicyType,
+        step_state: OnPolicyStepState[PolicyType],
+        buffer: RolloutBuffer,
+        *,
+        key: Key[Array, ""],
+    ) -> RolloutBuffer:
+        """Fold the agents into the environment axis, then GAE per agent.
+
+        Args:
+            env: The agent batch.
+            policy: The policy that collected the buffer.
+            step_state: The step state after the rollout.
+            buffer: The collected buffer, leading axes `(num_steps, num_envs)`
+                and per-agent leaves with a third, `num_agents`.
+            key: A JAX PRNG key.
+
+        Returns:
+            A buffer with leading axes `(num_steps, num_envs * num_agents)`
+            (environment-major), each agent's own rewards, the team's episode
+            flags repeated for every agent, and advantages and returns by GAE.
+        """
+        del step_state, key
+        num_agents = env.num_agents
+
+        def per_agent(flag):
+            return jnp.broadcast_to(flag[..., None], flag.shape + (num_agents,))
+
+        folded = RolloutBuffer(
+            observations=_fold(buffer.observations),
+            actions=_fold(buffer.actions),
+            rewards=_fold(buffer.returns),
+            terminations=_fold(per_agent(buffer.terminations)),
+            truncations=_fold(per_agent(buffer.truncations)),
+            log_probs=_fold(buffer.log_probs),
+            values=_fold(buffer.values),
+            policy_states=_fold(buffer.policy_states),
+            next_observations=_fold(buffer.next_observations),
+            next_policy_states=_fold(buffer.next_policy_states),
+            action_masks=_fold(buffer.action_masks),
+        )
+        return gae_post_collect(
+            policy, folded, gamma=self.gamma, gae_lambda=self.gae_lambda
+        )
+
+    def train(
+        self,
+        policy: PolicyType,
+        opt_state: optax.OptState,
+        buffer: RolloutBuffer,
+        *,
+        key: Key[Array, ""],
+    ) -> tuple[PolicyType, optax.OptState, dict[str, Scalar]]:
+        """PPO's `train` on the folded rollout.
+
+        Args:
+            policy: The shared policy.
+            opt_state: The optimizer state.
+            buffer: The folded rollout from `post_collect`.
+            key: A JAX PRNG key.
+
+        Returns:
+            The updated policy and optimizer state, and PPO's log.
+        """
+        return self.ppo.train(policy, opt_state, buffer, key=key)
+
+
+class IPPO(AbstractMultiAgentPPO[PolicyType]):
+    """Independent PPO with parameter sharing (de Witt et al., 2020; Yu et al., 2022).
+
+    Every agent acts with the same policy on its own observation (with its
+    one-hot id appended by `AgentBatchEnv`), and the critic reads that
+    observation too. Takes PPO's arguments; see `AbstractMultiAgentPPO` for how
+    sizes count agents.
+
+    Example:
+        ```python
+        env = AgentBatchEnv(JaxMARLToLeraxEnv.from_name("MPE_simple_spread_v3"))
+        policy = MLPActorCriticPolicy(env, key=key)
+        policy = IPPO(num_envs=8, num_steps=128).learn(env, policy, 100_000, key=key)
+        ```
+
+    Attributes:
+        ppo: The PPO whose hyperparameters and `train` are used.
+        central_critic: `False`: the critic reads the agent's observation.
+    """
+
+    ppo: PPO
+    central_critic: ClassVar[bool] = False
+
+    def __init__(self, **ppo_arguments: Any):
+        """Configure IPPO with PPO's arguments.
+
+        Args:
+            **ppo_arguments: Any argument of `PPO` (`num_envs`, `num_steps`,
+                `learning_rate`, ...) except `normalize_rewards=True`.
+
+        Raises:
+            ValueError: If an argument is out of range or
+                `normalize_rewards=True`.
+            TypeError: If an argument is not one of PPO's.
+        """
+        self.ppo = _make_ppo("IPPO", ppo_arguments)
+
+
+class MAPPO(AbstractMultiAgentPPO[PolicyType]):
+    """Multi-agent PPO with a centralised critic (Yu et al., 2022).
+
+    The agents share one policy whose actor reads the agent's observation and
+    whose critic reads the environment's global state (with the agent's id):
+    build the environment with `AgentBatchEnv(env, central_critic=True)` and
+    the policy with `lerax.policy.MLPCentralCriticPolicy`. Takes PPO's
+    arguments; see `AbstractMultiAgentPPO` for how sizes count agents.
+
+    Attributes:
+        ppo: The PPO whose hyperparameters and `train` are used.
+        central_critic: `True`: the critic reads the global state.
+    """
+
+    ppo: PPO
+    central_critic: ClassVar[bool] = True
+
+    def __init__(self, **ppo_arguments: Any):
+        """Configure MAPPO with PPO's arguments.
+
+        Args:
+            **ppo_arguments: Any argument of `PPO` (`num_envs`, `num_steps`,
+                `learning_rate`, ...) except `normalize_rewards=True`.
+
+        Raises:
+            ValueError: If an argument is out of range or
+                `normalize_rewards=True`.
+            TypeError: If an argument is not one of PPO's.
+        """
+        self.ppo = _make_ppo("MAPPO", ppo_arguments)
