@@ -1,9 +1,10 @@
 """Write tests/fixtures/ppo_objective_reference.npz: PPO parameters after seeded runs.
 
-Run at commit 1539206, before policy objectives became modules (issue 22), so
-tests/test_objectives.py can check that `PPO()` (the `ClippedSurrogate` default)
-still trains to the same parameters. Usage:
-`python tests/scripts/make_objective_reference.py`.
+Run against commit 1539206, before policy objectives became modules (issue 22),
+so tests/test_objectives.py can check that PPO's default objective (the
+`ClippedSurrogate`) still trains to the same parameters: a continuous policy,
+with the value clip and an entropy bonus on. Usage (a checkout of that commit
+in OLD): `PYTHONPATH=OLD/src python tests/scripts/make_objective_reference.py`.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from helpers import ChainEnv, PointEnv  # noqa: E402
+from helpers import PointEnv  # noqa: E402
 from lerax.algorithm import PPO  # noqa: E402
 from lerax.policy import MLPActorCriticPolicy  # noqa: E402
 
 # name: (env factory, PPO keyword arguments)
 RECIPES = {
-    "chain": (ChainEnv, dict(num_envs=2, num_steps=16, num_epochs=2, num_batches=2)),
     "point_clip03": (
         PointEnv,
         dict(
