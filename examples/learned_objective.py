@@ -28,12 +28,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lerax.algorithm import PPO, LearnedDrift, ObjectiveInputs
+from lerax.algorithm import DPO, PPO, LearnedDrift, ObjectiveInputs
 from lerax.callback import EpisodeStatisticsCallback
 from lerax.compatibility.gymnax import GymnaxToLeraxEnv
 from lerax.policy import MLPActorCriticPolicy
 
-FULL = dict(population=16, generations=12, timesteps=16_384, eval_seeds=8)
+FULL = dict(population=8, generations=10, timesteps=8_192, eval_seeds=8)
 QUICK = dict(population=4, generations=2, timesteps=1_024, eval_seeds=2)
 PPO_CONFIG = dict(
     num_envs=4, num_steps=128, num_epochs=4, num_batches=4, learning_rate=2.5e-3
@@ -161,7 +161,8 @@ def plot(directory: Path, curve, evolved: LearnedDrift, initial: LearnedDrift):
     for ax, advantage in zip(axes, (1.0, -1.0), strict=True):
         a = jnp.full(ratio.shape, advantage)
         ax.plot(ratio, clip_drift(ratio, advantage), label="PPO clip (0.2)")
-        for name, objective in (("evolved", evolved), ("initial", initial)):
+        drifts = (("evolved", evolved), ("initial", initial), ("DPO", DPO()))
+        for name, objective in drifts:
             inputs = ObjectiveInputs(
                 log_ratio=jnp.log(ratio),
                 ratio=jnp.asarray(ratio),
@@ -169,7 +170,7 @@ def plot(directory: Path, curve, evolved: LearnedDrift, initial: LearnedDrift):
                 log_probs=jnp.zeros_like(a),
                 old_log_probs=jnp.zeros_like(a),
             )
-            style = "-" if name == "evolved" else ":"
+            style = {"evolved": "-", "initial": ":", "DPO": "--"}[name]
             ax.plot(ratio, objective.drift(inputs), style, label=f"{name} drift")
         ax.set_title(f"advantage {advantage:+.0f}")
         ax.set_xlabel("ratio r")
