@@ -5,8 +5,8 @@ Every shipped objective (`ClippedSurrogate` = PPO's default, `DPO`, `SPO`,
 seed keys on each environment; all seeds of one (objective, environment) pair
 run as one `jax.vmap` of `learn` (`lerax.train_seeds`). A seed's score is the
 mean episode return of its last 10% of iterations. Per environment, the table
-gives each objective's interquartile mean (IQM) over seeds with a 95%
-stratified-bootstrap confidence interval (rliable, Agarwal et al. 2021).
+gives each objective's interquartile mean (IQM) over seeds (rliable, Agarwal
+et al. 2021) with a 95% percentile-bootstrap confidence interval over seeds.
 `LearnedDrift` is not in the table: it has no trained weights to ship (see
 examples/learned_objective.py).
 
@@ -123,6 +123,11 @@ def score_pair(env_name: str, objective: str, num_seeds: int, smoke: bool) -> di
 def iqm_table(results: dict, reps: int) -> list[dict]:
     """IQM and 95% bootstrap CI of every (environment, objective) with results.
 
+    The IQM is rliable's `metrics.aggregate_iqm`. The interval is a percentile
+    bootstrap over seeds done here in NumPy (with one task per table row,
+    rliable's stratified bootstrap is this): `rliable.library` imports `arch`,
+    whose current release fails to import with pandas 3.
+
     Args:
         results: `results[env][objective]` as written by `score_pair`.
         reps: Bootstrap resamples.
@@ -130,25 +135,27 @@ def iqm_table(results: dict, reps: int) -> list[dict]:
     Returns:
         One row per pair.
     """
-    from rliable import library, metrics
+    from rliable import metrics
 
+    rng = np.random.default_rng(0)
     rows = []
     for env_name, by_objective in results.items():
-        scores = {
-            name: np.nan_to_num(np.asarray(r["scores"], float)[:, None], nan=0.0)
-            for name, r in by_objective.items()
-        }
-        point, interval = library.get_interval_estimates(
-            scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps
-        )
-        for name in by_objective:
+        for name, r in by_objective.items():
+            # A seed without a finished episode in its window scores NaN: it is
+            # left out (and counted in `seeds`).
+            scores = np.asarray(r["scores"], float)
+            finite = scores[np.isfinite(scores)][:, None]
+            picks = rng.integers(0, len(finite), (reps, len(finite)))
+            boot = [metrics.aggregate_iqm(finite[p]) for p in picks]
             rows.append(
                 {
                     "env": env_name,
                     "objective": name,
-                    "seeds": len(by_objective[name]["scores"]),
-                    "iqm": round(float(point[name][0]), 2),
-                    "ci": [round(float(v), 2) for v in interval[name][:, 0]],
+                    "seeds": f"{len(finite)}/{len(scores)}",
+                    "iqm": round(float(metrics.aggregate_iqm(finite)), 2),
+                    "ci": [
+                        round(float(v), 2) for v in np.percentile(boot, [2.5, 97.5])
+                    ],
                 }
             )
     return rows
