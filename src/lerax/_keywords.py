@@ -54,6 +54,9 @@ OTHER_LIBRARIES: dict[str, str] = {
     "grad_norm_clip": "max_grad_norm",
     "kl_threshold": "target_kl",
     "learning_rate_scheduler": "learning_rate (an optax schedule)",
+    # A custom policy loss (rejax/PureJaxRL forks replace the loss function).
+    "policy_loss": "objective (an AbstractPolicyObjective)",
+    "loss_fn": "objective (an AbstractPolicyObjective)",
 }
 
 

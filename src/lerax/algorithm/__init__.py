@@ -3,9 +3,11 @@
 `actor_critic_step`, `gae_post_collect`, `evaluate_buffer`,
 `explained_variance`, `filter_scan`, `guarded_update` and `hyperparameter` are
 the building blocks PPO and A2C are made of, public so that a new algorithm
-needs no private import. `run_on_policy` is the whole run as one compiled,
-vmappable program (what `learn` runs; `lerax.scale` vmaps it) and
-`raise_if_faulted` raises the `NonFiniteError` a finished run recorded.
+needs no private import. PPO's policy term is a module, an
+`AbstractPolicyObjective` (`ClippedSurrogate`, `DPO`, `SPO`, `KLPenalty`,
+`LearnedDrift`, or your own): see docs/objectives.md. `run_on_policy` is the
+whole run as one compiled, vmappable program (what `learn` runs; `lerax.scale`
+vmaps it) and `raise_if_faulted` raises the `NonFiniteError` a finished run recorded.
 """
 
 from ._a2c import A2C as A2C
@@ -33,6 +35,19 @@ from ._nonfinite import (
     NonFiniteError as NonFiniteError,
     guarded_update as guarded_update,
 )
+from ._objective import (
+    AbstractDriftObjective as AbstractDriftObjective,
+    AbstractPolicyObjective as AbstractPolicyObjective,
+    AbstractStatefulObjective as AbstractStatefulObjective,
+    ObjectiveInputs as ObjectiveInputs,
+)
+from ._objectives import (
+    DPO as DPO,
+    SPO as SPO,
+    ClippedSurrogate as ClippedSurrogate,
+    KLPenalty as KLPenalty,
+    LearnedDrift as LearnedDrift,
+)
 from ._on_policy import AbstractOnPolicyAlgorithm as AbstractOnPolicyAlgorithm
 from ._on_policy_state import (
     AbstractOnPolicyState as AbstractOnPolicyState,
@@ -47,17 +62,26 @@ from ._scan import filter_scan as filter_scan
 
 __all__ = [
     "A2C",
+    "DPO",
+    "SPO",
     "AbstractActorCriticAlgorithm",
     "AbstractAlgorithm",
     "AbstractAlgorithmState",
     "AbstractMultiAgentPPO",
+    "AbstractDriftObjective",
     "AbstractOnPolicyAlgorithm",
     "AbstractOnPolicyState",
     "AbstractOnPolicyStepState",
+    "AbstractPolicyObjective",
+    "AbstractStatefulObjective",
     "AbstractStepState",
     "IPPO",
     "MAPPO",
+    "ClippedSurrogate",
+    "KLPenalty",
+    "LearnedDrift",
     "NonFiniteError",
+    "ObjectiveInputs",
     "OnPolicyState",
     "OnPolicyStepState",
     "PPO",

@@ -18,6 +18,7 @@ from lerax.policy import AbstractRecurrentActorCriticPolicy
 
 from ._actor_critic import (
     AbstractActorCriticAlgorithm,
+    evaluate_buffer,
     explained_variance,
 )
 from ._base import PolicyType
@@ -25,6 +26,14 @@ from ._flat import FlatView, apply_flat_updates, flat_loss
 from ._hyperparameter import hyperparameter
 from ._learning_rate import learning_rate_in_use
 from ._nonfinite import guarded_update
+from ._objective import (
+    AbstractPolicyObjective,
+    AbstractStatefulObjective,
+    carry_objective_state,
+    objective_state,
+    with_objective_state,
+)
+from ._objectives import ClippedSurrogate
 from ._on_policy_state import OnPolicyState
 from ._ppo_loss import _STACKED, PPOStats, _ppo_loss
 from ._reward_scaling import RewardNormalizerState
@@ -104,6 +113,9 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         clip_actions: Whether `Box` actions are clipped to the action space's
             bounds before the environment sees them (the buffer keeps the raw
             sample).
+        objective: The policy term of the loss (an `AbstractPolicyObjective`);
+            `None`: PPO's `ClippedSurrogate` at `clip_coefficient` (see
+            `policy_objective`).
     """
 
     num_envs: int = eqx.field(static=True)
@@ -130,6 +142,8 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     )
     on_nonfinite: str = eqx.field(static=True)
     clip_actions: bool = eqx.field(static=True)
+    # Last, so the leaf order of the fields before it is unchanged.
+    objective: AbstractPolicyObjective | None = None
 
     ppo_loss: ClassVar = staticmethod(_ppo_loss)
     ppo_loss_grad: ClassVar = staticmethod(
@@ -160,6 +174,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         clip_value_coefficient: float | None = None,
         adam_eps: float = 1e-8,
         normalize_rewards: bool = False,
+        objective: AbstractPolicyObjective | None = None,
     ):
         """Configure PPO.
 
@@ -213,9 +228,18 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                 carried in the run's state (`state.reward_normalizer`), not in
                 the policy: inference does not need them. Callbacks and episode
                 statistics see the raw rewards.
+            objective: The policy term of the loss, an `AbstractPolicyObjective`
+                such as `DPO()`, `SPO()`, `KLPenalty()` or a `LearnedDrift`
+                (see docs/objectives.md). `None` (default): PPO's clipped
+                surrogate, `ClippedSurrogate(clip_coefficient=clip_coefficient)`,
+                built from the `clip_coefficient` field when the loss runs, so
+                sweeping `clip_coefficient` sweeps the clip. The value clip
+                (`clip_value_loss`) and the logged `clip_fraction` always use
+                `clip_coefficient`.
 
         Raises:
             ValueError: If an argument is out of range (the message names it).
+            TypeError: If `objective` is not an `AbstractPolicyObjective`.
         """
         self.num_envs = num_envs
         self.num_steps = num_steps
@@ -237,6 +261,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         self.adam_eps = adam_eps
         self.target_kl = target_kl
         self.clip_value_coefficient = clip_value_coefficient
+        self.objective = objective
 
     def __check_init__(self):
         # The floats are range-checked by the base (they are hyperparameters),
@@ -245,6 +270,14 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         check_size("PPO", "num_steps", self.num_steps)
         check_size("PPO", "num_epochs", self.num_epochs)
         check_size("PPO", "num_batches", self.num_batches)
+        if self.objective is not None and not isinstance(
+            self.objective, AbstractPolicyObjective
+        ):
+            raise TypeError(
+                "PPO: objective must be an AbstractPolicyObjective (for example "
+                "lerax.algorithm.DPO()) or None, got "
+                f"{type(self.objective).__name__}."
+            )
         total = self.num_envs * self.num_steps
         if total % self.num_batches:
             raise ValueError(
@@ -271,7 +304,21 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         ]
         if self.anneal_learning_rate:
             parts.append(scale_by_linear_anneal())
+        if isinstance(self.objective, AbstractStatefulObjective):
+            # The objective's state rides along in the optimizer state.
+            parts.append(carry_objective_state(self.objective))
         return optax.chain(*parts)
+
+    def policy_objective(self) -> AbstractPolicyObjective:
+        """The policy objective the loss uses.
+
+        Returns:
+            `objective`, or `ClippedSurrogate(clip_coefficient=clip_coefficient)`
+            when it is `None`.
+        """
+        if self.objective is None:
+            return ClippedSurrogate(clip_coefficient=self.clip_coefficient)
+        return self.objective
 
     def num_updates(self, num_iterations: int) -> int:
         """The number of minibatch updates in a run: a schedule's horizon.
@@ -313,9 +360,14 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             state = dataclasses.replace(
                 state, reward_normalizer=RewardNormalizerState(self.num_envs)
             )
+        if isinstance(self.objective, AbstractStatefulObjective):
+            opt_state = with_objective_state(
+                state.opt_state, self.objective.init_state(state.num_iterations)
+            )
+            state = dataclasses.replace(state, opt_state=opt_state)
         return state
 
-    def _loss_args(self) -> tuple:
+    def _loss_args(self, opt_state: optax.OptState) -> tuple:
         return (
             self.normalize_advantages,
             self.clip_coefficient,
@@ -323,6 +375,8 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             self.value_loss_coefficient,
             self.entropy_loss_coefficient,
             self.clip_value_coefficient,
+            self.objective,
+            objective_state(opt_state),
         )
 
     def _flat_batch(
@@ -334,7 +388,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     ) -> tuple[Float[Array, " n"], optax.OptState, PPOStats]:
         """One update on the flat parameter vector (see `lerax.algorithm._flat`)."""
         grad_fn = jax.value_and_grad(flat_loss(self.ppo_loss, view), has_aux=True)
-        (_, stats), grads = grad_fn(vector, batch, *self._loss_args())
+        (_, stats), grads = grad_fn(vector, batch, *self._loss_args(opt_state))
         updates, new_opt_state = self.optimizer.update(grads, opt_state, vector)
         new_vector = apply_flat_updates(vector, updates)
         if self.on_nonfinite == "ignore":
@@ -430,6 +484,19 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         policy, opt_state = view.restore(vector, opt_state)
         return policy, opt_state, stats
 
+    def _next_objective_state(
+        self, policy: PolicyType, opt_state: optax.OptState, flat: RolloutBuffer
+    ) -> optax.OptState:
+        """Advance a stateful objective's state with the rollout's KL after training."""
+        # One more evaluation of the rollout: the KL(old || new) estimate
+        # under the updated policy, as the adaptive-KL rule of Schulman et al.
+        # (2017, section 4) measures it after each policy update.
+        _, log_probs, _ = evaluate_buffer(policy, flat)
+        log_ratio = log_probs - flat.log_probs
+        kl = jax.lax.stop_gradient(jnp.mean(jnp.expm1(log_ratio) - log_ratio))
+        state = self.objective.next_state(objective_state(opt_state), kl)
+        return with_objective_state(opt_state, state)
+
     def train(
         self,
         policy: PolicyType,
@@ -509,12 +576,19 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             jax.random.split(key, self.num_epochs),
         )
         policy, opt_state = view.restore(vector, opt_state)
+        if isinstance(self.objective, AbstractStatefulObjective):
+            opt_state = self._next_objective_state(policy, opt_state, flat)
         # `ran` has shape (num_epochs,); statistics (num_epochs, num_batches).
         weights = jnp.broadcast_to(ran[:, None], stats.approx_kl.shape)
         count = jnp.sum(weights)
+        means = {
+            name: value for name, value in vars(stats).items() if name != "objective"
+        }
+        # The objective's diagnostics are logged under their own keys.
+        means.update(stats.objective)
         log = {
             name: jnp.sum(jnp.where(weights, value, 0.0)) / count
-            for name, value in vars(stats).items()
+            for name, value in means.items()
         }
         log["nonfinite_loss"] = jnp.sum(jnp.where(weights, stats.nonfinite_loss, 0.0))
         log["nonfinite_gradient"] = jnp.sum(

@@ -1,15 +1,18 @@
-"""PPO's loss: the clipped surrogate objective, and the statistics it reports."""
+"""PPO's loss: a policy objective (the clipped surrogate by default), the value
+and entropy terms, and the statistics it reports."""
 
 from __future__ import annotations
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, PyTree
 
 from lerax.buffer import RolloutBuffer
 
 from ._actor_critic import evaluate_buffer, explained_variance
+from ._objective import AbstractPolicyObjective, ObjectiveInputs
+from ._objectives import ClippedSurrogate
 
 
 class PPOStats(eqx.Module):
@@ -19,7 +22,8 @@ class PPOStats(eqx.Module):
         approx_kl: Estimate of KL(old || new), `mean((ratio - 1) - log ratio)`.
         clip_fraction: Fraction of samples whose ratio left the clip range.
         total_loss: The optimised loss.
-        policy_loss: The clipped surrogate loss.
+        policy_loss: The policy objective's loss (the clipped surrogate loss by
+            default).
         value_loss: The (optionally clipped) squared value error.
         entropy_loss: Minus the mean entropy.
         explained_variance: Explained variance of the returns by the critic
@@ -28,6 +32,8 @@ class PPOStats(eqx.Module):
         nonfinite_loss: 1 if the loss was NaN/Inf and the update was skipped.
         nonfinite_gradient: 1 if the loss was finite but the gradient was not
             and the update was skipped.
+        objective: The policy objective's diagnostics (`{}` for the clipped
+            surrogate), logged under their own keys.
     """
 
     approx_kl: Float[Array, ""]
@@ -39,6 +45,7 @@ class PPOStats(eqx.Module):
     explained_variance: Float[Array, ""]
     nonfinite_loss: Float[Array, ""]
     nonfinite_gradient: Float[Array, ""]
+    objective: dict[str, Float[Array, ""]] = eqx.field(default_factory=dict)
 
 
 # The `PPOStats` fields a training log reports, stacked per minibatch.
@@ -61,10 +68,16 @@ def _ppo_loss(
     value_loss_coefficient: Float[ArrayLike, ""],
     entropy_loss_coefficient: Float[ArrayLike, ""],
     clip_value_coefficient: Float[ArrayLike, ""] | None = None,
+    objective: AbstractPolicyObjective | None = None,
+    objective_state: PyTree = None,
 ) -> tuple[Float[Array, ""], PPOStats]:
     buffer = rollout_buffer
     if clip_value_coefficient is None:
         clip_value_coefficient = clip_coefficient
+    if objective is None:
+        # Built here from the (possibly traced) coefficient, so a sweep over
+        # `clip_coefficient` sweeps the clip.
+        objective = ClippedSurrogate(clip_coefficient=clip_coefficient)
 
     values, log_probs, entropy = evaluate_buffer(policy, buffer)
     log_ratio = log_probs - buffer.log_probs
@@ -73,8 +86,16 @@ def _ppo_loss(
     advantages = buffer.advantages
     if normalize_advantages:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    clipped_ratio = jnp.clip(ratio, 1.0 - clip_coefficient, 1.0 + clip_coefficient)
-    policy_loss = jnp.maximum(-advantages * ratio, -advantages * clipped_ratio).mean()
+    policy_loss, diagnostics = objective(
+        ObjectiveInputs(
+            log_ratio=log_ratio,
+            ratio=ratio,
+            advantages=advantages,
+            log_probs=log_probs,
+            old_log_probs=buffer.log_probs,
+            state=objective_state,
+        )
+    )
 
     value_error = (values - buffer.returns) ** 2
     if clip_value_loss:
@@ -104,5 +125,9 @@ def _ppo_loss(
         ),
         nonfinite_loss=jnp.zeros((), jnp.float32),
         nonfinite_gradient=jnp.zeros((), jnp.float32),
+        objective={
+            name: jax.lax.stop_gradient(jnp.asarray(value, jnp.float32))
+            for name, value in diagnostics.items()
+        },
     )
     return total_loss, stats

@@ -252,6 +252,10 @@ def _describe_differences(saved: dict[str, str], current: dict[str, str]) -> lis
     lines = []
     for path in list(saved) + [p for p in current if p not in saved]:
         old, new = saved.get(path, "absent"), current.get(path, "absent")
+        # A field added to the algorithm after the checkpoint was written (PPO's
+        # `objective`, say) matches it while it is off (`None`).
+        if old == "absent" and new == "None" and path.startswith("algorithm."):
+            continue
         if old != new:
             lines.append(f"{path}: checkpoint has {old}, this run has {new}")
     return lines
