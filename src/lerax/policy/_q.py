@@ -1,0 +1,440 @@
+"""Q-network policies: a score per action, greedy and epsilon-greedy acting.
+
+No `from __future__ import annotations` here: Equinox only recognises
+`eqx.AbstractVar` as a real annotation.
+"""
+
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key
+
+from lerax._checks import check_size, plain
+from lerax._key import check_key
+from lerax._keywords import suggest_keywords
+from lerax.env import AbstractEnvLike
+from lerax.space import AbstractSpace, Discrete
+
+from ._base import AbstractPolicy, NullPolicyState, StateType
+from ._heads import check_activation, resolve_spaces
+
+
+def _check_mask(owner: str, mask: Any, n: int) -> Bool[Array, " n"] | None:
+    if mask is None:
+        return None
+    mask = jnp.asarray(mask)
+    if mask.shape != (n,):
+        raise ValueError(
+            f"{owner}: action_mask has shape {mask.shape}, expected ({n},) for "
+            f"Discrete({n}) actions."
+        )
+    return mask.astype(bool)
+
+
+def masked_q_values(
+    q_values: Float[Array, " n"], action_mask: Bool[ArrayLike, " n"] | None
+) -> Float[Array, " n"]:
+    """Q-values with masked-out actions at `-inf`, so no maximum picks them.
+
+    Args:
+        q_values: One Q-value per action.
+        action_mask: `True` for allowed actions, or `None` (all allowed).
+
+    Returns:
+        The Q-values, `-inf` where the mask is `False`.
+    """
+    if action_mask is None:
+        return q_values
+    return jnp.where(jnp.asarray(action_mask, bool), q_values, -jnp.inf)
+
+
+def epsilon_greedy(
+    q_values: Float[Array, " n"],
+    epsilon: Float[ArrayLike, ""],
+    *,
+    key: Key[Array, ""],
+    action_mask: Bool[ArrayLike, " n"] | None = None,
+) -> tuple[Int[Array, ""], Float[Array, ""]]:
+    """Draw an epsilon-greedy action and its log-probability.
+
+    With probability `epsilon` the action is uniform over the allowed actions,
+    otherwise it is the allowed action of largest Q-value (the first on ties).
+    A masked-out action is never drawn.
+
+    Args:
+        q_values: One Q-value per action.
+        epsilon: The exploration probability, in [0, 1].
+        key: A JAX PRNG key.
+        action_mask: `True` for allowed actions, or `None` (all allowed).
+
+    Returns:
+        `(action, log_prob)`: the action (int32) and its log-probability under
+        the epsilon-greedy distribution.
+    """
+    explore_key, uniform_key = jax.random.split(key)
+    masked = masked_q_values(q_values, action_mask)
+    greedy = jnp.argmax(masked)
+    n = q_values.shape[-1]
+    allowed = (
+        jnp.ones((n,), bool) if action_mask is None else jnp.asarray(action_mask, bool)
+    )
+    uniform_logits = jnp.where(allowed, 0.0, -jnp.inf)
+    uniform = jax.random.categorical(uniform_key, uniform_logits)
+    explore = jax.random.uniform(explore_key) < epsilon
+    action = jnp.where(explore, uniform, greedy).astype(jnp.int32)
+    count = jnp.maximum(jnp.sum(allowed), 1).astype(q_values.dtype)
+    probability = epsilon / count + (1.0 - epsilon) * (action == greedy)
+    return action, jnp.log(probability)
+
+
+class AbstractQPolicy(AbstractPolicy[StateType, Any, Any, Any]):
+    """A policy that scores every action of a `Discrete` space: `Q(s, .)`.
+
+    The policy of value-based algorithms (`lerax.algorithm.PQN`). A subclass
+    provides `q_values` (one observation to one score per action) and `reset`;
+    acting is greedy over the allowed actions (`__call__`, with or without a
+    key: exploration belongs to the algorithm, see `EpsilonGreedyPolicy`).
+    Every method takes one unbatched observation; batch with `jax.vmap`.
+
+    Attributes:
+        name: The name of the policy (a class variable).
+        action_space: The action space (`Discrete`).
+        observation_space: The observation space.
+        is_recurrent: Whether the policy carries a memory (a class variable;
+            `False` here).
+    """
+
+    is_recurrent: ClassVar[bool] = False
+
+    @abstractmethod
+    def q_values(
+        self, state: StateType, observation: Any
+    ) -> tuple[StateType, Float[Array, " n"]]:
+        """The Q-value of every action after an observation.
+
+        Args:
+            state: The policy state.
+            observation: One observation from `observation_space`.
+
+        Returns:
+            `(new_state, q_values)` with one value per action.
+        """
+
+    def __call__(
+        self,
+        state: StateType,
+        observation: Any,
+        *,
+        key: Key[Array, ""] | None = None,
+        action_mask: Any = None,
+    ) -> tuple[StateType, Int[Array, ""]]:
+        """The greedy action: the allowed action of largest Q-value.
+
+        Args:
+            state: The policy state.
+            observation: One observation from `observation_space`.
+            key: Ignored: a Q-policy's own action is greedy (wrap it in an
+                `EpsilonGreedyPolicy` to explore).
+            action_mask: An optional boolean mask of shape `(n,)`.
+
+        Returns:
+            `(new_state, action)`.
+
+        Raises:
+            ValueError: At trace time, if the mask has the wrong shape.
+        """
+        del key
+        mask = _check_mask(self.name, action_mask, self.action_space.n)
+        state, q = self.q_values(state, observation)
+        action = jnp.argmax(masked_q_values(q, mask))
+        return state, action.astype(self.action_space.dtype)
+
+
+class EpsilonGreedyPolicy(AbstractPolicy[Any, Any, Any, Any]):
+    """A Q-policy acting epsilon-greedily: how `PQN` collects its rollouts.
+
+    With a key, the action is uniform over the allowed actions with probability
+    `epsilon` and greedy otherwise; without a key it is greedy. `PQN` builds
+    one per iteration with the scheduled `epsilon` (see
+    `AbstractOnPolicyAlgorithm.behaviour_policy`).
+
+    Attributes:
+        name: `"EpsilonGreedyPolicy"`.
+        q_policy: The Q-policy.
+        epsilon: The exploration probability (an array leaf).
+    """
+
+    name: ClassVar[str] = "EpsilonGreedyPolicy"
+
+    q_policy: AbstractQPolicy
+    epsilon: Float[Array, ""]
+
+    def __init__(self, q_policy: AbstractQPolicy, epsilon: Float[ArrayLike, ""]):
+        """Wrap a Q-policy.
+
+        Args:
+            q_policy: The Q-policy.
+            epsilon: The exploration probability, in [0, 1].
+
+        Raises:
+            TypeError: If `q_policy` is not an `AbstractQPolicy`.
+        """
+        if not isinstance(q_policy, AbstractQPolicy):
+            raise TypeError(
+                "EpsilonGreedyPolicy: q_policy must be an AbstractQPolicy, got "
+                f"{type(q_policy).__name__}."
+            )
+        self.q_policy = q_policy
+        self.epsilon = jnp.asarray(epsilon, jnp.float32)
+
+    @property
+    def action_space(self) -> AbstractSpace:
+        """The Q-policy's action space."""
+        return self.q_policy.action_space
+
+    @property
+    def observation_space(self) -> AbstractSpace:
+        """The Q-policy's observation space."""
+        return self.q_policy.observation_space
+
+    def reset(self, *, key: Key[Array, ""]) -> Any:
+        """The Q-policy's initial state.
+
+        Args:
+            key: A JAX PRNG key.
+
+        Returns:
+            `q_policy.reset(key=key)`.
+        """
+        return self.q_policy.reset(key=key)
+
+    def act(
+        self,
+        state: Any,
+        observation: Any,
+        *,
+        key: Key[Array, ""],
+        action_mask: Any = None,
+    ) -> tuple[Any, Int[Array, ""], Float[Array, ""], Float[Array, ""]]:
+        """Draw an epsilon-greedy action, with its Q-value and log-probability.
+
+        Args:
+            state: The policy state.
+            observation: One observation.
+            key: A JAX PRNG key.
+            action_mask: An optional boolean mask of shape `(n,)`.
+
+        Returns:
+            `(new_state, action, q_value, log_prob)`: the Q-value of the action
+            taken and its log-probability under this policy.
+
+        Raises:
+            ValueError: At trace time, if the mask has the wrong shape.
+        """
+        mask = _check_mask(self.name, action_mask, self.action_space.n)
+        state, q = self.q_policy.q_values(state, observation)
+        action, log_prob = epsilon_greedy(q, self.epsilon, key=key, action_mask=mask)
+        return state, action.astype(self.action_space.dtype), q[action], log_prob
+
+    def __call__(
+        self,
+        state: Any,
+        observation: Any,
+        *,
+        key: Key[Array, ""] | None = None,
+        action_mask: Any = None,
+    ) -> tuple[Any, Int[Array, ""]]:
+        """Act epsilon-greedily with a key, greedily without one.
+
+        Args:
+            state: The policy state.
+            observation: One observation.
+            key: A JAX PRNG key, or `None` for the greedy action.
+            action_mask: An optional boolean mask of shape `(n,)`.
+
+        Returns:
+            `(new_state, action)`.
+
+        Raises:
+            ValueError: At trace time, if the mask has the wrong shape.
+        """
+        if key is None:
+            return self.q_policy(state, observation, action_mask=action_mask)
+        state, action, _, _ = self.act(
+            state, observation, key=key, action_mask=action_mask
+        )
+        return state, action
+
+
+_OWNER = "MLPQPolicy"
+
+
+@eqx.filter_jit
+def _build_mlp(
+    sizes: tuple[int, ...], layer_norm: bool, key: Key[Array, ""]
+) -> tuple[tuple[eqx.nn.Linear, ...], tuple[eqx.nn.LayerNorm, ...] | None]:
+    # One compiled program per architecture (eager init compiles many tiny ops).
+    keys = jax.random.split(key, len(sizes) - 1)
+    layers = tuple(
+        eqx.nn.Linear(a, b, key=k)
+        for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
+    )
+    norms = tuple(eqx.nn.LayerNorm(s) for s in sizes[1:-1]) if layer_norm else None
+    return layers, norms
+
+
+def _discrete_actions(owner: str, action_space: AbstractSpace) -> None:
+    if not isinstance(action_space, Discrete):
+        raise ValueError(
+            f"{owner}: a Q-policy needs Discrete actions (one Q-value per "
+            f"action), got {type(action_space).__name__}."
+        )
+
+
+class MLPQPolicy(AbstractQPolicy[NullPolicyState]):
+    """A Q-network MLP on the flattened observation, LayerNorm in every layer.
+
+    `depth` hidden layers of `width_size` units, each `Linear -> LayerNorm ->
+    activation` (the network of PQN: Gallici et al., 2025 show that LayerNorm
+    makes TD learning without a target network stable), then a linear layer to
+    one Q-value per action. The observation is flattened with
+    `observation_space.flatten`. Stateless: its state is `NullPolicyState()`.
+
+    Attributes:
+        name: `"MLPQPolicy"`.
+        action_space: The action space (`Discrete`).
+        observation_space: The observation space.
+        layers: The linear layers, input to output.
+        norms: One `LayerNorm` per hidden layer, or `None` (`layer_norm=False`).
+        width_size: Units per hidden layer.
+        depth: The number of hidden layers.
+        layer_norm: Whether hidden layers are normalised.
+        activation: The hidden activation.
+    """
+
+    name: ClassVar[str] = "MLPQPolicy"
+
+    action_space: AbstractSpace
+    observation_space: AbstractSpace
+    layers: tuple[eqx.nn.Linear, ...]
+    norms: tuple[eqx.nn.LayerNorm, ...] | None
+    width_size: int = eqx.field(static=True)
+    depth: int = eqx.field(static=True)
+    layer_norm: bool = eqx.field(static=True)
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+
+    @suggest_keywords
+    def __init__(
+        self,
+        env: AbstractEnvLike | None = None,
+        *,
+        key: Key[Array, ""],
+        observation_space: AbstractSpace | None = None,
+        action_space: AbstractSpace | None = None,
+        width_size: int = 128,
+        depth: int = 2,
+        layer_norm: bool = True,
+        activation: Callable[[Array], Array] = jax.nn.relu,
+    ):
+        """Create the Q-network.
+
+        Args:
+            env: The environment to take both spaces from; or pass both spaces.
+            key: A JAX PRNG key for the initial weights (Equinox's default
+                initialisation).
+            observation_space: The observation space, when `env` is not given.
+            action_space: The action space (`Discrete`), when `env` is not given.
+            width_size: Units per hidden layer (128, purejaxql's default).
+            depth: Hidden layers (2, purejaxql's default; 0 is linear).
+            layer_norm: Normalise each hidden layer's output (PQN's default).
+            activation: The hidden activation (a hashable function; ReLU).
+
+        Raises:
+            TypeError: If `env` is not a lerax environment.
+            ValueError: If the spaces are missing or given twice, the action
+                space is not `Discrete`, or a size or the activation is invalid.
+        """
+        check_key(_OWNER, key)
+        observation_space, action_space = resolve_spaces(
+            _OWNER, env, observation_space, action_space
+        )
+        _discrete_actions(_OWNER, action_space)
+        check_size(_OWNER, "width_size", width_size)
+        if (
+            isinstance(depth, bool)
+            or not isinstance(depth, (int, np.integer))
+            or depth < 0
+        ):
+            raise ValueError(
+                f"{_OWNER}: depth must be a non-negative integer, got {plain(depth)}."
+            )
+        check_activation(_OWNER, activation)
+        sizes = (
+            observation_space.flat_size,
+            *(int(width_size),) * int(depth),
+            action_space.n,
+        )
+        self.layers, self.norms = _build_mlp(sizes, bool(layer_norm), key)
+        self.action_space = action_space
+        self.observation_space = observation_space
+        self.width_size = int(width_size)
+        self.depth = int(depth)
+        self.layer_norm = bool(layer_norm)
+        self.activation = activation
+
+    def constructor_arguments(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this policy's structure.
+
+        Returns:
+            The spaces and every structural argument (its recipe for
+            `lerax.load`).
+        """
+        return {
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "width_size": self.width_size,
+            "depth": self.depth,
+            "layer_norm": self.layer_norm,
+            "activation": self.activation,
+        }
+
+    def reset(self, *, key: Key[Array, ""]) -> NullPolicyState:
+        """The (trivial) initial state.
+
+        Args:
+            key: Unused; the policy is stateless.
+
+        Returns:
+            `NullPolicyState()`.
+        """
+        del key
+        return NullPolicyState()
+
+    def q_values(
+        self, state: NullPolicyState, observation: Any
+    ) -> tuple[NullPolicyState, Float[Array, " n"]]:
+        """The Q-value of every action.
+
+        Args:
+            state: The policy state (returned unchanged).
+            observation: One observation from `observation_space`.
+
+        Returns:
+            `(state, q_values)` with `action_space.n` values.
+
+        Raises:
+            ValueError: At trace time, if the observation is malformed.
+        """
+        self.observation_space.validate(observation, name=f"{self.name}: observation")
+        x = self.observation_space.flatten(observation).astype(jnp.float32)
+        for i, layer in enumerate(self.layers[:-1]):
+            x = layer(x)
+            if self.norms is not None:
+                x = self.norms[i](x)
+            x = self.activation(x)
+        return state, self.layers[-1](x)
