@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import lerax
-from helpers import ChainEnv
+from helpers import ChainEnv, PixelEnv, PointEnv
 from lerax.algorithm import PQN, q_step
 from lerax.algorithm._on_policy_state import OnPolicyStepState
 from lerax.buffer import RolloutBuffer, q_lambda_returns
@@ -24,6 +24,7 @@ from lerax.checkpoint import Checkpointer
 from lerax.evaluation import evaluate_policy
 from lerax.export import export_policy, load_policy
 from lerax.policy import (
+    CNNQPolicy,
     EpsilonGreedyPolicy,
     MLPActorCriticPolicy,
     MLPQPolicy,
@@ -293,8 +294,6 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="q_lambda"):
         PQN(q_lambda=1.5)
     with pytest.raises(ValueError, match="Discrete"):
-        from helpers import PointEnv
-
         MLPQPolicy(PointEnv(), key=jax.random.key(0))
 
 
@@ -306,3 +305,22 @@ def test_an_actor_critic_policy_is_refused(env):
             TOTAL,
             key=jax.random.key(0),
         )
+
+
+def test_cnn_q_policy_scores_every_action_saves_and_honours_masks(tmp_path):
+    env = PixelEnv()
+    policy = CNNQPolicy(env, key=jax.random.key(0), channels=(4,), hidden_sizes=(8,))
+    observation = env.observation_space.sample(key=jax.random.key(1))
+    _, q = policy.q_values(NullPolicyState(), observation)
+    assert q.shape == (env.action_space.n,)
+    # Greedy over the allowed actions: the best allowed one, whatever Q says.
+    for allowed in range(env.action_space.n):
+        mask = jnp.arange(env.action_space.n) == allowed
+        _, action = policy(NullPolicyState(), observation, action_mask=mask)
+        assert int(action) == allowed
+    policy.serialize(tmp_path / "cnn.eqx")
+    loaded = lerax.load(tmp_path / "cnn.eqx")
+    assert type(loaded) is CNNQPolicy
+    np.testing.assert_array_equal(
+        np.asarray(loaded.q_values(NullPolicyState(), observation)[1]), np.asarray(q)
+    )

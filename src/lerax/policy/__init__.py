@@ -11,8 +11,8 @@ The built-in policies are final classes on two shared bases:
 `GRUActorCriticPolicy`, `LSTMActorCriticPolicy`). The abstract classes have no
 dataclass fields of their own, so a concrete class's field order, and with it the
 structure of its saved files, is the order it declares. Value-based algorithms
-(`lerax.algorithm.PQN`) train an `AbstractQPolicy` (`MLPQPolicy`), which acts
-greedily; `EpsilonGreedyPolicy` wraps one to explore.
+(`lerax.algorithm.PQN`) train an `AbstractQPolicy` (`MLPQPolicy`,
+`CNNQPolicy`), which acts greedily; `EpsilonGreedyPolicy` wraps one to explore.
 """
 
 from ._base import (
@@ -31,6 +31,7 @@ from ._mlp import MLPActorCriticPolicy as MLPActorCriticPolicy
 from ._normalization import RunningMeanStd as RunningMeanStd
 from ._q import (
     AbstractQPolicy as AbstractQPolicy,
+    CNNQPolicy as CNNQPolicy,
     EpsilonGreedyPolicy as EpsilonGreedyPolicy,
     MLPQPolicy as MLPQPolicy,
     epsilon_greedy as epsilon_greedy,
@@ -51,6 +52,7 @@ __all__ = [
     "AbstractQPolicy",
     "AbstractRecurrentActorCriticPolicy",
     "CNNActorCriticPolicy",
+    "CNNQPolicy",
     "EpsilonGreedyPolicy",
     "GRUActorCriticPolicy",
     "LSTMActorCriticPolicy",

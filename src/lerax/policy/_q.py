@@ -5,7 +5,7 @@ No `from __future__ import annotations` here: Equinox only recognises
 """
 
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import equinox as eqx
@@ -18,10 +18,11 @@ from lerax._checks import check_size, plain
 from lerax._key import check_key
 from lerax._keywords import suggest_keywords
 from lerax.env import AbstractEnvLike
-from lerax.space import AbstractSpace, Discrete
+from lerax.space import AbstractSpace, Box, Discrete
 
 from ._base import AbstractPolicy, NullPolicyState, StateType
-from ._heads import check_activation, resolve_spaces
+from ._cnn import conv_output_size
+from ._heads import check_activation, positive_ints, resolve_spaces
 
 
 def _check_mask(owner: str, mask: Any, n: int) -> Bool[Array, " n"] | None:
@@ -438,3 +439,281 @@ class MLPQPolicy(AbstractQPolicy[NullPolicyState]):
                 x = self.norms[i](x)
             x = self.activation(x)
         return state, self.layers[-1](x)
+
+
+_CNN_OWNER = "CNNQPolicy"
+
+
+@eqx.filter_jit
+def _build_cnn(
+    in_channels: int,
+    flat_size: int,
+    num_actions: int,
+    channels: tuple[int, ...],
+    kernel_sizes: tuple[int, ...],
+    strides: tuple[int, ...],
+    padding: str,
+    hidden_sizes: tuple[int, ...],
+    layer_norm: bool,
+    key: Key[Array, ""],
+) -> tuple[
+    tuple[eqx.nn.Conv2d, ...],
+    tuple[eqx.nn.Linear, ...],
+    tuple[eqx.nn.LayerNorm, ...] | None,
+    tuple[eqx.nn.LayerNorm, ...] | None,
+]:
+    conv_key, dense_key = jax.random.split(key)
+    conv_keys = jax.random.split(conv_key, len(channels))
+    convs = tuple(
+        eqx.nn.Conv2d(c_in, c_out, kernel_size=k, stride=s, padding=padding, key=ck)
+        for c_in, c_out, k, s, ck in zip(
+            (in_channels, *channels[:-1]),
+            channels,
+            kernel_sizes,
+            strides,
+            conv_keys,
+            strict=True,
+        )
+    )
+    sizes = (flat_size, *hidden_sizes, num_actions)
+    dense_keys = jax.random.split(dense_key, len(sizes) - 1)
+    dense = tuple(
+        eqx.nn.Linear(a, b, key=k)
+        for a, b, k in zip(sizes[:-1], sizes[1:], dense_keys, strict=True)
+    )
+    conv_norms = tuple(eqx.nn.LayerNorm(c) for c in channels) if layer_norm else None
+    dense_norms = (
+        tuple(eqx.nn.LayerNorm(h) for h in hidden_sizes) if layer_norm else None
+    )
+    return convs, dense, conv_norms, dense_norms
+
+
+class CNNQPolicy(AbstractQPolicy[NullPolicyState]):
+    """A convolutional Q-network for image observations (MinAtar), with LayerNorm.
+
+    The observation is cast to float32 and moved to channels-first
+    (`channels_last=True` reads `(height, width, channels)`; a 2-D observation
+    is one channel). Each convolution is followed by a LayerNorm over its
+    channels at every pixel and the activation; the result is flattened and
+    passes through the dense layers `hidden_sizes` (each `Linear -> LayerNorm
+    -> activation`), then a linear layer to one Q-value per action. The
+    defaults, one 3x3 convolution of 16 filters and one dense layer of 128
+    units with ReLU, are the MinAtar network (Young and Tian, 2019) with PQN's
+    LayerNorm. Reuses `conv_output_size` of `CNNActorCriticPolicy` for the
+    shape checks. Stateless: its state is `NullPolicyState()`.
+
+    Attributes:
+        name: `"CNNQPolicy"`.
+        action_space: The action space (`Discrete`).
+        observation_space: The observation space (a 2-D or 3-D `Box`).
+        convs: The convolutions.
+        dense: The dense layers after the convolutions, the last one the
+            Q-value head.
+        conv_norms: One LayerNorm per convolution, or `None`.
+        dense_norms: One LayerNorm per hidden dense layer, or `None`.
+        channels: Output channels of each convolution.
+        kernel_sizes: Kernel size of each convolution.
+        strides: Stride of each convolution.
+        padding: `"VALID"` or `"SAME"`.
+        channels_last: Whether observations are `(height, width, channels)`.
+        hidden_sizes: Sizes of the hidden dense layers.
+        layer_norm: Whether LayerNorm follows every hidden layer.
+        activation: The activation.
+    """
+
+    name: ClassVar[str] = "CNNQPolicy"
+
+    action_space: AbstractSpace
+    observation_space: AbstractSpace
+    convs: tuple[eqx.nn.Conv2d, ...]
+    dense: tuple[eqx.nn.Linear, ...]
+    conv_norms: tuple[eqx.nn.LayerNorm, ...] | None
+    dense_norms: tuple[eqx.nn.LayerNorm, ...] | None
+    channels: tuple[int, ...] = eqx.field(static=True)
+    kernel_sizes: tuple[int, ...] = eqx.field(static=True)
+    strides: tuple[int, ...] = eqx.field(static=True)
+    padding: str = eqx.field(static=True)
+    channels_last: bool = eqx.field(static=True)
+    hidden_sizes: tuple[int, ...] = eqx.field(static=True)
+    layer_norm: bool = eqx.field(static=True)
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+
+    @suggest_keywords
+    def __init__(
+        self,
+        env: AbstractEnvLike | None = None,
+        *,
+        key: Key[Array, ""],
+        observation_space: AbstractSpace | None = None,
+        action_space: AbstractSpace | None = None,
+        channels: Sequence[int] = (16,),
+        kernel_sizes: Sequence[int] = (3,),
+        strides: Sequence[int] = (1,),
+        padding: str = "VALID",
+        channels_last: bool = True,
+        hidden_sizes: Sequence[int] = (128,),
+        layer_norm: bool = True,
+        activation: Callable[[Array], Array] = jax.nn.relu,
+    ):
+        """Create the Q-network.
+
+        Args:
+            env: The environment to take both spaces from; or pass both spaces.
+            key: A JAX PRNG key for the initial weights.
+            observation_space: The observation space (a 2-D or 3-D `Box`),
+                when `env` is not given.
+            action_space: The action space (`Discrete`), when `env` is not
+                given.
+            channels: Output channels of each convolution.
+            kernel_sizes: Square kernel size of each convolution.
+            strides: Stride of each convolution.
+            padding: `"VALID"` or `"SAME"`.
+            channels_last: Whether observations are `(height, width,
+                channels)` (gymnax's MinAtar) rather than channels-first.
+            hidden_sizes: Sizes of the dense layers after the convolutions.
+            layer_norm: LayerNorm after every hidden layer (PQN's default).
+            activation: The activation (a hashable function; ReLU).
+
+        Raises:
+            TypeError: If `env` is not a lerax environment.
+            ValueError: If the spaces are missing or given twice, the action
+                space is not `Discrete`, the observation space is not a 2-D or
+                3-D `Box`, the convolution lists differ in length, a size is
+                invalid, or a convolution does not fit its input.
+        """
+        check_key(_CNN_OWNER, key)
+        observation_space, action_space = resolve_spaces(
+            _CNN_OWNER, env, observation_space, action_space
+        )
+        _discrete_actions(_CNN_OWNER, action_space)
+        if not isinstance(observation_space, Box):
+            raise ValueError(
+                f"{_CNN_OWNER}: observations must be a 2-D or 3-D Box (an image), "
+                f"got {type(observation_space).__name__}."
+            )
+        if len(observation_space.shape) not in (2, 3):
+            raise ValueError(
+                f"{_CNN_OWNER}: observations must be a 2-D or 3-D Box (an image), "
+                f"got shape {tuple(observation_space.shape)}."
+            )
+        channels = positive_ints(_CNN_OWNER, "channels", channels)
+        kernel_sizes = positive_ints(
+            _CNN_OWNER, "kernel_sizes", kernel_sizes, count=len(channels)
+        )
+        strides = positive_ints(_CNN_OWNER, "strides", strides, count=len(channels))
+        hidden_sizes = positive_ints(_CNN_OWNER, "hidden_sizes", hidden_sizes)
+        if padding not in ("VALID", "SAME"):
+            raise ValueError(
+                f"{_CNN_OWNER}: padding must be 'VALID' or 'SAME', got {padding!r}."
+            )
+        check_activation(_CNN_OWNER, activation)
+        channels_last = bool(channels_last)
+        shape = tuple(int(n) for n in observation_space.shape)
+        if len(shape) == 2:
+            height, width, in_channels = shape[0], shape[1], 1
+        elif channels_last:
+            height, width, in_channels = shape
+        else:
+            in_channels, height, width = shape
+        for i, (k, s) in enumerate(zip(kernel_sizes, strides, strict=True)):
+            new_h = conv_output_size(height, k, s, padding)
+            new_w = conv_output_size(width, k, s, padding)
+            if new_h < 1 or new_w < 1:
+                raise ValueError(
+                    f"{_CNN_OWNER}: convolution {i} (kernel {k}, stride {s}, "
+                    f"{padding}) does not fit its {height}x{width} input; use "
+                    "smaller kernels or padding='SAME'."
+                )
+            height, width = new_h, new_w
+        flat_size = height * width * channels[-1]
+        self.convs, self.dense, self.conv_norms, self.dense_norms = _build_cnn(
+            in_channels,
+            flat_size,
+            action_space.n,
+            channels,
+            kernel_sizes,
+            strides,
+            padding,
+            hidden_sizes,
+            bool(layer_norm),
+            key,
+        )
+        self.action_space = action_space
+        self.observation_space = observation_space
+        self.channels = channels
+        self.kernel_sizes = kernel_sizes
+        self.strides = strides
+        self.padding = padding
+        self.channels_last = channels_last
+        self.hidden_sizes = hidden_sizes
+        self.layer_norm = bool(layer_norm)
+        self.activation = activation
+
+    def constructor_arguments(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this policy's structure.
+
+        Returns:
+            The spaces and every structural argument (its recipe).
+        """
+        return {
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "channels": self.channels,
+            "kernel_sizes": self.kernel_sizes,
+            "strides": self.strides,
+            "padding": self.padding,
+            "channels_last": self.channels_last,
+            "hidden_sizes": self.hidden_sizes,
+            "layer_norm": self.layer_norm,
+            "activation": self.activation,
+        }
+
+    def reset(self, *, key: Key[Array, ""]) -> NullPolicyState:
+        """The (trivial) initial state.
+
+        Args:
+            key: Unused; the policy is stateless.
+
+        Returns:
+            `NullPolicyState()`.
+        """
+        del key
+        return NullPolicyState()
+
+    def q_values(
+        self, state: NullPolicyState, observation: Any
+    ) -> tuple[NullPolicyState, Float[Array, " n"]]:
+        """The Q-value of every action.
+
+        Args:
+            state: The policy state (returned unchanged).
+            observation: One image from `observation_space`.
+
+        Returns:
+            `(state, q_values)` with `action_space.n` values.
+
+        Raises:
+            ValueError: At trace time, if the observation has the wrong shape.
+        """
+        self.observation_space.validate(observation, name=f"{self.name}: observation")
+        x = jnp.asarray(observation, jnp.float32)
+        if x.ndim == 2:
+            x = x[None]
+        elif self.channels_last:
+            x = jnp.moveaxis(x, -1, 0)
+        for i, conv in enumerate(self.convs):
+            x = conv(x)
+            if self.conv_norms is not None:
+                # Over the channels at every pixel.
+                norm = self.conv_norms[i]
+                x = jnp.moveaxis(
+                    jax.vmap(jax.vmap(norm))(jnp.moveaxis(x, 0, -1)), -1, 0
+                )
+            x = self.activation(x)
+        x = x.reshape(-1)
+        for i, layer in enumerate(self.dense[:-1]):
+            x = layer(x)
+            if self.dense_norms is not None:
+                x = self.dense_norms[i](x)
+            x = self.activation(x)
+        return state, self.dense[-1](x)
