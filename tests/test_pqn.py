@@ -25,6 +25,7 @@ from lerax.evaluation import evaluate_policy
 from lerax.export import export_policy, load_policy
 from lerax.policy import (
     CNNQPolicy,
+    GRUQPolicy,
     EpsilonGreedyPolicy,
     MLPActorCriticPolicy,
     MLPQPolicy,
@@ -324,3 +325,37 @@ def test_cnn_q_policy_scores_every_action_saves_and_honours_masks(tmp_path):
     np.testing.assert_array_equal(
         np.asarray(loaded.q_values(NullPolicyState(), observation)[1]), np.asarray(q)
     )
+
+
+# ------------------------------------------------------------- recurrent
+
+
+def test_gru_q_policy_replays_its_rollout_and_trains(env):
+    policy = GRUQPolicy(env, key=jax.random.key(0), encoder_sizes=(8,), hidden_size=8)
+    algo = PQN(num_envs=2, num_steps=12, num_epochs=1, num_batches=2)
+    callback = EmptyCallback()
+    state = algo.reset(env, policy, key=jax.random.key(1), callback=callback)
+    _, buffer = algo.collect_rollout(
+        env, algo.behaviour_policy(state), state.step_state, callback, jax.random.key(2)
+    )
+    sequences = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), buffer.without_next())
+    dones = np.asarray(sequences.terminations | sequences.truncations)
+    assert dones[:, :-1].any()  # episodes restart inside the rollout
+    starts = jnp.concatenate([jnp.ones((2, 1), bool), jnp.asarray(dones[:, :-1])], 1)
+    q = jax.vmap(policy.q_sequence)(
+        sequences.policy_states, sequences.observations, starts
+    )
+    replayed = jnp.take_along_axis(q, sequences.actions[..., None], axis=-1)[..., 0]
+    # The Q-values the rollout acted on, recomputed through the memory.
+    np.testing.assert_allclose(
+        np.asarray(replayed), np.asarray(sequences.values), rtol=1e-5, atol=1e-6
+    )
+    # The memory is in use: stored states differ from the reset one.
+    assert np.abs(np.asarray(sequences.policy_states.hidden)).max() > 0
+    trained = algo.learn(env, policy, 2 * 2 * 12, key=jax.random.key(3))
+    for before, after in zip(params(policy), params(trained), strict=True):
+        assert np.isfinite(after).all() and not np.array_equal(before, after)
+    with pytest.raises(ValueError, match="must divide num_envs"):
+        PQN(num_envs=3, num_steps=4, num_batches=2).learn(
+            env, policy, 24, key=jax.random.key(0)
+        )

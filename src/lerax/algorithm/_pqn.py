@@ -118,6 +118,18 @@ def q_step(
     return next_state, entry
 
 
+def _minibatches(
+    buffer: RolloutBuffer, num_batches: int, key: Key[Array, ""]
+) -> RolloutBuffer:
+    # Shuffled minibatches of samples (one leading axis) or of whole
+    # environment sequences (two: a recurrent policy's).
+    if buffer.rewards.ndim == 1:
+        return buffer.shuffled_minibatches(num_batches, key=key)
+    num_sequences = buffer.rewards.shape[0]
+    permutation = jax.random.permutation(key, num_sequences)
+    return buffer.take(permutation.reshape(num_batches, num_sequences // num_batches))
+
+
 def linear_epsilon(
     iteration: Int[Array, ""],
     num_iterations: int,
@@ -156,7 +168,9 @@ class PQN(AbstractOnPolicyAlgorithm):
     error `0.5 (Q(s, a) - G)^2`. There is no replay buffer and no target
     network; the paper's LayerNorm in the network (`MLPQPolicy`) keeps it
     stable. Actions must be `Discrete`; action masks are honoured when acting
-    and bootstrapping.
+    and bootstrapping. A recurrent Q-policy (`GRUQPolicy`, PQN-RNN) trains on
+    whole environment sequences: minibatches are groups of environments
+    (`num_batches` must divide `num_envs`) replayed in time order.
 
     Epsilon decays linearly from `epsilon_start` to `epsilon_finish` over the
     first `epsilon_decay_fraction` of the run's iterations. The optimizer is
@@ -347,10 +361,11 @@ class PQN(AbstractOnPolicyAlgorithm):
                 "PQN needs a Q-policy (an AbstractQPolicy such as MLPQPolicy or "
                 f"CNNQPolicy), got {type(state.policy).__name__}."
             )
-        if state.policy.is_recurrent:
+        if state.policy.is_recurrent and self.num_envs % self.num_batches:
             raise ValueError(
-                f"PQN: recurrent Q-policies are not supported yet, got "
-                f"{type(state.policy).__name__}."
+                f"PQN: a recurrent Q-policy trains on whole environment "
+                f"sequences, so num_batches={self.num_batches} must divide "
+                f"num_envs={self.num_envs}."
             )
         epsilon = self.epsilon(state.iteration_count, state.num_iterations)
         return EpsilonGreedyPolicy(state.policy, epsilon)
@@ -421,21 +436,38 @@ class PQN(AbstractOnPolicyAlgorithm):
     def td_loss(
         policy: AbstractQPolicy, batch: RolloutBuffer
     ) -> tuple[Float[Array, ""], Float[Array, ""]]:
-        """`0.5 * mean((Q(s, a) - G)^2)` on a flat batch, and the mean `Q(s, a)`.
+        """`0.5 * mean((Q(s, a) - G)^2)` on a batch, and the mean `Q(s, a)`.
+
+        A batch with one leading axis holds independent samples, each scored
+        from its stored policy state; one with two, `(sequences, num_steps)`,
+        holds whole sequences (a recurrent policy's), re-run with
+        `q_sequence` from the stored state at the first step and at each
+        episode start.
 
         Args:
             policy: The Q-policy.
-            batch: A flat batch with `returns` filled.
+            batch: A batch with `returns` filled.
 
         Returns:
             `(loss, mean_q)`.
         """
+        if batch.rewards.ndim == 2:
+            dones = batch.terminations | batch.truncations
+            starts = jnp.concatenate(
+                [jnp.ones_like(dones[:, :1]), dones[:, :-1]], axis=1
+            )
+            q_all = jax.vmap(policy.q_sequence)(
+                batch.policy_states, batch.observations, starts
+            )
+            q = jnp.take_along_axis(q_all, batch.actions[..., None], axis=-1)[..., 0]
+        else:
 
-        def q_taken(policy_state, observation, action):
-            q = policy.q_values(policy_state, observation)[1]
-            return q[action]
+            def q_taken(policy_state, observation, action):
+                return policy.q_values(policy_state, observation)[1][action]
 
-        q = jax.vmap(q_taken)(batch.policy_states, batch.observations, batch.actions)
+            q = jax.vmap(q_taken)(
+                batch.policy_states, batch.observations, batch.actions
+            )
         targets = jax.lax.stop_gradient(batch.returns)
         return 0.5 * jnp.mean((q - targets) ** 2), jnp.mean(q)
 
@@ -452,7 +484,9 @@ class PQN(AbstractOnPolicyAlgorithm):
         Args:
             policy: The current Q-policy.
             opt_state: The optimizer state.
-            buffer: The rollout with its Q(lambda) returns.
+            buffer: The rollout with its Q(lambda) returns. For a recurrent
+                policy minibatches are groups of whole environment sequences
+                (`num_batches` divides `num_envs`), replayed in time order.
             key: A JAX PRNG key for the shuffles.
 
         Returns:
@@ -461,7 +495,11 @@ class PQN(AbstractOnPolicyAlgorithm):
             `learning_rate` (of the last update) and the guard's
             `nonfinite_loss` / `nonfinite_gradient` counts.
         """
-        flat = buffer.without_next().flatten()
+        if policy.is_recurrent:
+            # Whole sequences, split by environment, time order kept.
+            flat = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), buffer.without_next())
+        else:
+            flat = buffer.without_next().flatten()
         view = FlatView(policy, opt_state)
         grad_fn = jax.value_and_grad(flat_loss(self.td_loss, view), has_aux=True)
 
@@ -481,7 +519,7 @@ class PQN(AbstractOnPolicyAlgorithm):
             return (new_vector, new_opt_state), stats
 
         def one_epoch(carry, epoch_key):
-            minibatches = flat.shuffled_minibatches(self.num_batches, key=epoch_key)
+            minibatches = _minibatches(flat, self.num_batches, epoch_key)
             return filter_scan(one_batch, carry, minibatches)
 
         (vector, opt_state), stats = filter_scan(

@@ -12,7 +12,8 @@ The built-in policies are final classes on two shared bases:
 dataclass fields of their own, so a concrete class's field order, and with it the
 structure of its saved files, is the order it declares. Value-based algorithms
 (`lerax.algorithm.PQN`) train an `AbstractQPolicy` (`MLPQPolicy`,
-`CNNQPolicy`), which acts greedily; `EpsilonGreedyPolicy` wraps one to explore.
+`CNNQPolicy`, `GRUQPolicy`), which acts greedily; `EpsilonGreedyPolicy`
+wraps one to explore.
 """
 
 from ._base import (
@@ -33,6 +34,7 @@ from ._q import (
     AbstractQPolicy as AbstractQPolicy,
     CNNQPolicy as CNNQPolicy,
     EpsilonGreedyPolicy as EpsilonGreedyPolicy,
+    GRUQPolicy as GRUQPolicy,
     MLPQPolicy as MLPQPolicy,
     epsilon_greedy as epsilon_greedy,
     masked_q_values as masked_q_values,
@@ -55,6 +57,7 @@ __all__ = [
     "CNNQPolicy",
     "EpsilonGreedyPolicy",
     "GRUActorCriticPolicy",
+    "GRUQPolicy",
     "LSTMActorCriticPolicy",
     "MLPActorCriticPolicy",
     "MLPQPolicy",

@@ -23,6 +23,7 @@ from lerax.space import AbstractSpace, Box, Discrete
 from ._base import AbstractPolicy, NullPolicyState, StateType
 from ._cnn import conv_output_size
 from ._heads import check_activation, positive_ints, resolve_spaces
+from ._recurrent import RecurrentPolicyState
 
 
 def _check_mask(owner: str, mask: Any, n: int) -> Bool[Array, " n"] | None:
@@ -106,8 +107,9 @@ class AbstractQPolicy(AbstractPolicy[StateType, Any, Any, Any]):
         name: The name of the policy (a class variable).
         action_space: The action space (`Discrete`).
         observation_space: The observation space.
-        is_recurrent: Whether the policy carries a memory (a class variable;
-            `False` here).
+        is_recurrent: Whether the policy carries a memory that training must
+            replay over whole sequences (a class variable; `False` here,
+            `True` for `GRUQPolicy`).
     """
 
     is_recurrent: ClassVar[bool] = False
@@ -125,6 +127,38 @@ class AbstractQPolicy(AbstractPolicy[StateType, Any, Any, Any]):
         Returns:
             `(new_state, q_values)` with one value per action.
         """
+
+    def q_sequence(
+        self,
+        states: StateType,
+        observations: Any,
+        episode_starts: Bool[Array, " T"],
+    ) -> Float[Array, "T n"]:
+        """Re-run the policy over one environment's sequence, for training.
+
+        The state starts from the stored one at step 0 and at every episode
+        start (where the stored state is the reset one); elsewhere it is the
+        state computed at the previous step, so a recurrent policy's gradients
+        flow through time and its replay equals its rollout.
+
+        Args:
+            states: The stored states, leading axis `T`.
+            observations: The observations, leading axis `T`.
+            episode_starts: Whether each step starts from its stored state.
+
+        Returns:
+            The Q-values of every step, shape `(T, n)`.
+        """
+        first = jax.tree.map(lambda x: x[0], states)
+
+        def step(carry, inputs):
+            stored, observation, start = inputs
+            state = jax.tree.map(lambda a, b: jnp.where(start, a, b), stored, carry)
+            state, q = self.q_values(state, observation)
+            return state, q
+
+        _, q = jax.lax.scan(step, first, (states, observations, episode_starts))
+        return q
 
     def __call__(
         self,
@@ -717,3 +751,182 @@ class CNNQPolicy(AbstractQPolicy[NullPolicyState]):
                 x = self.dense_norms[i](x)
             x = self.activation(x)
         return state, self.dense[-1](x)
+
+
+_GRU_OWNER = "GRUQPolicy"
+
+
+@eqx.filter_jit
+def _build_gru(
+    in_size: int,
+    num_actions: int,
+    encoder_sizes: tuple[int, ...],
+    hidden_size: int,
+    layer_norm: bool,
+    key: Key[Array, ""],
+) -> tuple[
+    tuple[eqx.nn.Linear, ...],
+    tuple[eqx.nn.LayerNorm, ...] | None,
+    eqx.nn.GRUCell,
+    eqx.nn.Linear,
+]:
+    encoder_key, core_key, head_key = jax.random.split(key, 3)
+    sizes = (in_size, *encoder_sizes)
+    keys = jax.random.split(encoder_key, len(sizes) - 1)
+    encoder = tuple(
+        eqx.nn.Linear(a, b, key=k)
+        for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
+    )
+    norms = tuple(eqx.nn.LayerNorm(s) for s in encoder_sizes) if layer_norm else None
+    core = eqx.nn.GRUCell(sizes[-1], hidden_size, key=core_key)
+    head = eqx.nn.Linear(hidden_size, num_actions, key=head_key)
+    return encoder, norms, core, head
+
+
+class GRUQPolicy(AbstractQPolicy[RecurrentPolicyState]):
+    """A recurrent Q-network: an encoder with LayerNorm, a GRU, a Q-value head.
+
+    The Q-network of PQN-RNN (Gallici et al., 2025; their Craftax and memory
+    experiments): the flattened observation passes through the encoder
+    (`Linear -> LayerNorm -> activation` per layer), a GRU cell updates the
+    memory, and a linear head reads one Q-value per action off the new memory.
+    `PQN` trains it on whole environment sequences (`q_sequence`), so the
+    Q-values it replays equal those it acted on. Its state is a
+    `RecurrentPolicyState` (zeros at reset).
+
+    Attributes:
+        name: `"GRUQPolicy"`.
+        action_space: The action space (`Discrete`).
+        observation_space: The observation space.
+        encoder: The encoder's linear layers.
+        encoder_norms: One LayerNorm per encoder layer, or `None`.
+        core: The GRU cell.
+        head: The linear Q-value head.
+        encoder_sizes: The encoder's layer sizes.
+        hidden_size: The GRU's memory size.
+        layer_norm: Whether the encoder's layers are normalised.
+        activation: The encoder's activation.
+        is_recurrent: `True`.
+    """
+
+    name: ClassVar[str] = "GRUQPolicy"
+    is_recurrent: ClassVar[bool] = True
+
+    action_space: AbstractSpace
+    observation_space: AbstractSpace
+    encoder: tuple[eqx.nn.Linear, ...]
+    encoder_norms: tuple[eqx.nn.LayerNorm, ...] | None
+    core: eqx.nn.GRUCell
+    head: eqx.nn.Linear
+    encoder_sizes: tuple[int, ...] = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
+    layer_norm: bool = eqx.field(static=True)
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+
+    @suggest_keywords
+    def __init__(
+        self,
+        env: AbstractEnvLike | None = None,
+        *,
+        key: Key[Array, ""],
+        observation_space: AbstractSpace | None = None,
+        action_space: AbstractSpace | None = None,
+        encoder_sizes: Sequence[int] = (128,),
+        hidden_size: int = 128,
+        layer_norm: bool = True,
+        activation: Callable[[Array], Array] = jax.nn.relu,
+    ):
+        """Create the recurrent Q-network.
+
+        Args:
+            env: The environment to take both spaces from; or pass both spaces.
+            key: A JAX PRNG key for the initial weights.
+            observation_space: The observation space, when `env` is not given.
+            action_space: The action space (`Discrete`), when `env` is not given.
+            encoder_sizes: The encoder's layer sizes (at least one).
+            hidden_size: The GRU's memory size.
+            layer_norm: LayerNorm after every encoder layer (PQN's default).
+            activation: The encoder's activation (a hashable function; ReLU).
+
+        Raises:
+            TypeError: If `env` is not a lerax environment.
+            ValueError: If the spaces are missing or given twice, the action
+                space is not `Discrete`, or a size or the activation is invalid.
+        """
+        check_key(_GRU_OWNER, key)
+        observation_space, action_space = resolve_spaces(
+            _GRU_OWNER, env, observation_space, action_space
+        )
+        _discrete_actions(_GRU_OWNER, action_space)
+        encoder_sizes = positive_ints(_GRU_OWNER, "encoder_sizes", encoder_sizes)
+        if not encoder_sizes:
+            raise ValueError(f"{_GRU_OWNER}: encoder_sizes needs at least one size.")
+        check_size(_GRU_OWNER, "hidden_size", hidden_size)
+        check_activation(_GRU_OWNER, activation)
+        self.encoder, self.encoder_norms, self.core, self.head = _build_gru(
+            observation_space.flat_size,
+            action_space.n,
+            encoder_sizes,
+            int(hidden_size),
+            bool(layer_norm),
+            key,
+        )
+        self.action_space = action_space
+        self.observation_space = observation_space
+        self.encoder_sizes = encoder_sizes
+        self.hidden_size = int(hidden_size)
+        self.layer_norm = bool(layer_norm)
+        self.activation = activation
+
+    def constructor_arguments(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this policy's structure.
+
+        Returns:
+            The spaces and every structural argument (its recipe).
+        """
+        return {
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "encoder_sizes": self.encoder_sizes,
+            "hidden_size": self.hidden_size,
+            "layer_norm": self.layer_norm,
+            "activation": self.activation,
+        }
+
+    def reset(self, *, key: Key[Array, ""]) -> RecurrentPolicyState:
+        """A zero memory.
+
+        Args:
+            key: Unused.
+
+        Returns:
+            The initial state.
+        """
+        del key
+        return RecurrentPolicyState(hidden=jnp.zeros((self.hidden_size,), jnp.float32))
+
+    def q_values(
+        self, state: RecurrentPolicyState, observation: Any
+    ) -> tuple[RecurrentPolicyState, Float[Array, " n"]]:
+        """Update the memory with an observation and score every action.
+
+        Args:
+            state: The memory before the observation.
+            observation: One observation from `observation_space`.
+
+        Returns:
+            `(new_state, q_values)`: the memory after the observation and one
+            Q-value per action, read off it.
+
+        Raises:
+            ValueError: At trace time, if the observation is malformed.
+        """
+        self.observation_space.validate(observation, name=f"{self.name}: observation")
+        x = self.observation_space.flatten(observation).astype(jnp.float32)
+        for i, layer in enumerate(self.encoder):
+            x = layer(x)
+            if self.encoder_norms is not None:
+                x = self.encoder_norms[i](x)
+            x = self.activation(x)
+        hidden = self.core(x, state.hidden)
+        return RecurrentPolicyState(hidden=hidden), self.head(hidden)
