@@ -16,8 +16,7 @@ import pytest
 
 import lerax
 from helpers import ChainEnv, PixelEnv, PointEnv
-from lerax.algorithm import PQN, q_step
-from lerax.algorithm._on_policy_state import OnPolicyStepState
+from lerax.algorithm import PQN, OnPolicyStepState, q_step
 from lerax.buffer import RolloutBuffer, q_lambda_returns
 from lerax.callback import EmptyCallback
 from lerax.checkpoint import Checkpointer
@@ -25,8 +24,8 @@ from lerax.evaluation import evaluate_policy
 from lerax.export import export_policy, load_policy
 from lerax.policy import (
     CNNQPolicy,
-    GRUQPolicy,
     EpsilonGreedyPolicy,
+    GRUQPolicy,
     MLPActorCriticPolicy,
     MLPQPolicy,
     NullPolicyState,
