@@ -244,6 +244,14 @@ def test_resume_from_a_checkpoint_is_bit_exact(trained):
         np.testing.assert_array_equal(x, y)
 
 
+def test_a_one_device_mesh_trains_like_no_mesh(env, policy, trained):
+    mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("envs",))
+    keys = trained[2]
+    meshed = ALGO.learn(env, policy, TOTAL, key=keys[0], mesh=mesh)
+    for x, y in zip(params(trained[0].policy), params(meshed), strict=True):
+        np.testing.assert_allclose(x[0], y, rtol=1e-5, atol=1e-6)
+
+
 def test_epsilon_schedule_and_learning_rate_anneal():
     algo = PQN(epsilon_start=1.0, epsilon_finish=0.1, epsilon_decay_fraction=0.5)
     eps = [float(algo.epsilon(jnp.int32(i), 10)) for i in (0, 1, 5, 9)]

@@ -274,8 +274,10 @@ class PQN(AbstractOnPolicyAlgorithm):
         self.on_nonfinite = on_nonfinite
 
     def __check_init__(self):
-        for name in ("num_envs", "num_steps", "num_epochs", "num_batches"):
-            check_size("PQN", name, getattr(self, name))
+        check_size("PQN", "num_envs", self.num_envs)
+        check_size("PQN", "num_steps", self.num_steps)
+        check_size("PQN", "num_epochs", self.num_epochs)
+        check_size("PQN", "num_batches", self.num_batches)
         if (self.num_envs * self.num_steps) % self.num_batches:
             raise ValueError(
                 f"PQN: num_batches={self.num_batches} must divide num_envs * "
