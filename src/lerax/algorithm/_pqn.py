@@ -357,6 +357,8 @@ class PQN(AbstractOnPolicyAlgorithm):
 
         Raises:
             TypeError: If the policy is not an `AbstractQPolicy`.
+            ValueError: If the policy is recurrent and `num_batches` does not
+                divide `num_envs`.
         """
         if not isinstance(state.policy, AbstractQPolicy):
             raise TypeError(
