@@ -2,7 +2,7 @@
 
 Speed: the user call `PQN.learn` (warm: compiled once before timing) against
 the plain program `jax.jit(make_train(config))` at identical settings (the
-CartPole preset, `lerax.presets.pqn("CartPole-v1")`), timed in interleaved
+CartPole preset, `presets.pqn("CartPole-v1")`), timed in interleaved
 pairs (lerax, plain, lerax, plain, ...); the reported ratio is the median over
 pairs of `plain seconds / lerax seconds` (lerax's throughput relative to the
 plain file; > 1 means lerax is faster).
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import plain_pqn  # noqa: E402
 from _smoke import announce_smoke  # noqa: E402
 
-import lerax  # noqa: E402
+from lerax import presets  # noqa: E402
 from lerax.algorithm import PQN  # noqa: E402
 from lerax.env import AbstractEnv, AbstractEnvState  # noqa: E402
 from lerax.evaluation import evaluate_policy  # noqa: E402
@@ -55,7 +55,7 @@ def plain_config(preset, total_timesteps: int) -> plain_pqn.PQNConfig:
     """The plain run's configuration, read off the lerax preset.
 
     Args:
-        preset: `lerax.presets.pqn(...)`.
+        preset: `presets.pqn(...)`.
         total_timesteps: The budget.
 
     Returns:
@@ -91,7 +91,7 @@ def speed(pairs: int, total_timesteps: int) -> dict:
     Returns:
         The per-pair seconds and the median ratio.
     """
-    preset = lerax.presets.pqn("CartPole-v1")
+    preset = presets.pqn("CartPole-v1")
     env = preset.make_env()
     policy = preset.make_policy(env, key=jax.random.key(0))
     config = plain_config(preset, total_timesteps)
@@ -134,7 +134,7 @@ def learning(seeds: int, total_timesteps: int) -> dict:
     Returns:
         Each implementation's per-seed mean greedy return (16 episodes).
     """
-    preset = lerax.presets.pqn("CartPole-v1")
+    preset = presets.pqn("CartPole-v1")
     env = preset.make_env()
     keys = jax.random.split(jax.random.key(2025), seeds)
     policies = [preset.make_policy(env, key=jax.random.fold_in(k, 0)) for k in keys]
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    budget = args.timesteps or lerax.presets.pqn("CartPole-v1").total_timesteps
+    budget = args.timesteps or presets.pqn("CartPole-v1").total_timesteps
     speed_budget = args.speed_timesteps
     memory_budget = args.memory_timesteps
     if args.smoke:
