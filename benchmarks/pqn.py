@@ -2,7 +2,7 @@
 
 Speed: the user call `PQN.learn` (warm: compiled once before timing) against
 the plain program `jax.jit(make_train(config))` at identical settings (the
-CartPole preset, `presets.pqn("CartPole-v1")`), timed in interleaved
+CartPole preset, `lerax.presets.pqn("CartPole-v1")`), timed in interleaved
 pairs (lerax, plain, lerax, plain, ...); the reported ratio is the median over
 pairs of `plain seconds / lerax seconds` (lerax's throughput relative to the
 plain file; > 1 means lerax is faster).
@@ -55,7 +55,7 @@ def plain_config(preset, total_timesteps: int) -> plain_pqn.PQNConfig:
     """The plain run's configuration, read off the lerax preset.
 
     Args:
-        preset: `presets.pqn(...)`.
+        preset: `lerax.presets.pqn(...)`.
         total_timesteps: The budget.
 
     Returns:
