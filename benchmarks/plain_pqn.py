@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import time
 from typing import Any, NamedTuple
 
@@ -141,7 +142,7 @@ def make_network(config: PQNConfig, *, key: Key[Array, ""]) -> QNetwork:
         The network.
     """
     env, env_params = gymnax.make(config.env_name)
-    obs_size = int(jnp.prod(jnp.asarray(env.observation_space(env_params).shape)))
+    obs_size = math.prod(env.observation_space(env_params).shape)
     num_actions = env.action_space(env_params).n
     return QNetwork(obs_size, num_actions, config.width, config.depth, key=key)
 
