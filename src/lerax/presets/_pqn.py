@@ -95,7 +95,8 @@ def _cartpole() -> PQNPreset:
             "16 minibatches, lambda 0.95, epsilon decaying over the first 20 %, "
             "RAdam clipped at 10, learning rate annealed) with learning rate "
             "5e-4 instead of 1e-4, epsilon 0.05 at the end, no reward scaling "
-            "and 128 units, to solve in 200k steps instead of 500k."
+            "and 128 units, for a 200k-step budget instead of 500k. Measured "
+            "(benchmarks/pqn.py): 3 of 4 seeds solved, as the plain PQN."
         ),
     )
 
