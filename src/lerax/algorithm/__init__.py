@@ -1,4 +1,4 @@
-"""Algorithms: the on-policy core, PPO and A2C, and the parts to write your own.
+"""Algorithms: the on-policy core, PPO, A2C and PQN, and the parts to write your own.
 
 `actor_critic_step`, `gae_post_collect`, `evaluate_buffer`,
 `explained_variance`, `filter_scan`, `guarded_update` and `hyperparameter` are
@@ -57,6 +57,7 @@ from ._on_policy_state import (
 )
 from ._ppo import PPO as PPO
 from ._ppo_loss import PPOStats as PPOStats
+from ._pqn import PQN as PQN, q_step as q_step
 from ._reward_scaling import RewardNormalizerState as RewardNormalizerState
 from ._scan import filter_scan as filter_scan
 
@@ -86,6 +87,7 @@ __all__ = [
     "OnPolicyStepState",
     "PPO",
     "PPOStats",
+    "PQN",
     "RewardNormalizerState",
     "actor_critic_step",
     "evaluate_buffer",
@@ -94,6 +96,7 @@ __all__ = [
     "gae_post_collect",
     "guarded_update",
     "hyperparameter",
+    "q_step",
     "raise_if_faulted",
     "run_on_policy",
 ]

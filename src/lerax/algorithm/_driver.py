@@ -5,10 +5,10 @@ arguments on the host, hands the checkpointer the run's identity, then runs
 `run_on_policy`: one compiled program that builds the initial state (`reset`)
 and scans `iteration` over the iterations. Each iteration collects a rollout
 (`collect_rollout`: a `lax.scan` over steps of the algorithm's `step` vmapped
-over environments), scales rewards when the state carries a reward normaliser,
-post-processes the rollout (`post_collect`), trains on it (`train`), updates a
-policy's running observation statistics, applies the NaN guard
-(`lerax.algorithm._guard.guard`), tells the callbacks and calls
+over environments, acting with its `behaviour_policy`), scales rewards when the
+state carries a reward normaliser, post-processes the rollout (`post_collect`),
+trains on it (`train`), updates a policy's running observation statistics,
+applies the NaN guard (`lerax.algorithm._guard.guard`), tells the callbacks and calls
 `per_iteration`. The algorithm supplies only `step`, `post_collect`, `train`
 and the hooks; everything else is here.
 
@@ -378,7 +378,12 @@ def iteration(
     """
     rollout_key, post_key, train_key, callback_key = jax.random.split(key, 4)
     step_state, buffer = collect_rollout(
-        algorithm, state.env, state.policy, state.step_state, callback, rollout_key
+        algorithm,
+        state.env,
+        algorithm.behaviour_policy(state),
+        state.step_state,
+        callback,
+        rollout_key,
     )
     # The raw rewards and done flags, for the episode-counting callbacks.
     rewards, dones = buffer.rewards, buffer.terminations | buffer.truncations

@@ -14,6 +14,7 @@ loop itself is written once, top to bottom, in `lerax.algorithm._driver`.
 import warnings
 from abc import abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -68,7 +69,9 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
     `lerax.algorithm.gae_post_collect` does GAE), `per_step` (after every step
     of one environment), `per_iteration` (after every iteration) and
     `post_reset` (adjust the initial state: PPO sets its learning-rate anneal
-    horizon there) do nothing, and `on_nonfinite` is `"error"` (see below).
+    horizon there) do nothing, `behaviour_policy` (the policy the rollout acts
+    with: `PQN` explores epsilon-greedily) returns `state.policy`, and
+    `on_nonfinite` is `"error"` (see below).
     `AbstractActorCriticAlgorithm` fills `step` and `post_collect` for
     actor-critic policies, leaving `train`.
 
@@ -166,6 +169,22 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             The adjusted initial state.
         """
         return state
+
+    def behaviour_policy(self, state: OnPolicyState[PolicyType]) -> Any:
+        """The policy that collects this iteration's rollout (default: `state.policy`).
+
+        An optional hook: the rollout's `step` acts with what it returns, while
+        `post_collect` and `train` get `state.policy`. A value-based algorithm
+        wraps its Q-policy here in an exploring one whose exploration rate
+        depends on the iteration (`PQN` returns an `EpsilonGreedyPolicy`).
+
+        Args:
+            state: The algorithm state before the iteration.
+
+        Returns:
+            The behaviour policy.
+        """
+        return state.policy
 
     @abstractmethod
     def step(

@@ -12,6 +12,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key, PyTree
 from lerax._sharding import shard_along
 
 from ._gae import generalized_advantage_estimate
+from ._q_lambda import q_lambda_returns
 from ._shuffle import random_permutation
 
 
@@ -29,13 +30,19 @@ class RolloutBuffer(eqx.Module):
         terminations: Whether the step terminated its episode.
         truncations: Whether the step truncated its episode.
         log_probs: Log-probabilities of the actions under the behaviour policy.
-        values: Value estimates of `observations`.
+        values: The behaviour policy's value estimates: `V(s)` of
+            `observations` for an actor-critic, `Q(s, a)` of the action taken
+            for a Q-policy (`lerax.algorithm.PQN`).
         policy_states: Policy states the actions were chosen in.
         next_observations: Observations reached, before any automatic reset.
         next_policy_states: Policy states after the step, before any reset.
         action_masks: Action masks in force (`None` when the env has none).
         returns: Bootstrapped returns (after post-collection).
         advantages: Advantages (after post-collection).
+        next_action_masks: Action masks of `next_observations` (before any
+            automatic reset), for algorithms that bootstrap from a maximum over
+            allowed actions (`PQN`); `None` when not collected. Last, so the
+            fields before it keep their order.
     """
 
     observations: PyTree
@@ -51,6 +58,7 @@ class RolloutBuffer(eqx.Module):
     action_masks: PyTree = None
     returns: Float[Array, "..."] | None = None
     advantages: Float[Array, "..."] | None = None
+    next_action_masks: PyTree = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -91,17 +99,55 @@ class RolloutBuffer(eqx.Module):
             is_leaf=lambda x: x is None,
         )
 
+    def with_q_lambda(
+        self,
+        next_max_q: Float[Array, "num_steps num_envs"],
+        *,
+        gamma: Float[ArrayLike, ""],
+        q_lambda: Float[ArrayLike, ""],
+    ) -> RolloutBuffer:
+        """Fill `returns` by Q(lambda) and `advantages` with `returns - values`.
+
+        Args:
+            next_max_q: `max_a Q(s', a)` of `next_observations` (pre-reset),
+                over their allowed actions.
+            gamma: The discount factor.
+            q_lambda: The lambda of the returns, in [0, 1].
+
+        Returns:
+            The buffer with `returns` (see `lerax.buffer.q_lambda_returns`) and
+            `advantages` set.
+        """
+        returns = q_lambda_returns(
+            self.rewards,
+            next_max_q,
+            self.terminations,
+            self.truncations,
+            gamma=gamma,
+            q_lambda=q_lambda,
+        )
+        return eqx.tree_at(
+            lambda b: (b.advantages, b.returns),
+            self,
+            (returns - self.values, returns),
+            is_leaf=lambda x: x is None,
+        )
+
     def without_next(self) -> RolloutBuffer:
-        """Drop the next observations and policy states once GAE has used them.
+        """Drop the next observations, policy states and masks once used.
 
         Training never reads them, so shuffling and minibatching them would be
         wasted memory traffic.
 
         Returns:
-            The buffer with `next_observations` and `next_policy_states` `None`.
+            The buffer with `next_observations`, `next_policy_states` and
+            `next_action_masks` `None`.
         """
         return dataclasses.replace(
-            self, next_observations=None, next_policy_states=None
+            self,
+            next_observations=None,
+            next_policy_states=None,
+            next_action_masks=None,
         )
 
     def flatten(self) -> RolloutBuffer:

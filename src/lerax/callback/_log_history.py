@@ -38,7 +38,8 @@ class LogHistoryCallback(AbstractIterationCallback):
 
     The algorithm's `train` reports scalars each iteration (for `PPO`: the mean
     `PPOStats` fields `approx_kl`, `clip_fraction`, `total_loss`, `policy_loss`,
-    `value_loss`, `entropy_loss`, `explained_variance`). This callback keeps the
+    `value_loss`, `entropy_loss`, `explained_variance`; for `PQN`: `td_loss`,
+    `q_mean`, `target_mean`, `learning_rate`). This callback keeps the
     chosen ones as `(num_iterations,)` float32 arrays in its state, so loss and
     KL curves come out of the compiled run with the final state (`learn_state`),
     also under `jax.vmap` over seeds, with no host round trip.

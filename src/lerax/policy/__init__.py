@@ -10,7 +10,10 @@ The built-in policies are final classes on two shared bases:
 `AbstractRecurrentActorCriticPolicy` (an encoder, a recurrent cell, two heads:
 `GRUActorCriticPolicy`, `LSTMActorCriticPolicy`). The abstract classes have no
 dataclass fields of their own, so a concrete class's field order, and with it the
-structure of its saved files, is the order it declares.
+structure of its saved files, is the order it declares. Value-based algorithms
+(`lerax.algorithm.PQN`) train an `AbstractQPolicy` (`MLPQPolicy`,
+`CNNQPolicy`, `GRUQPolicy`), which acts greedily; `EpsilonGreedyPolicy`
+wraps one to explore.
 """
 
 from ._base import (
@@ -28,6 +31,15 @@ from ._guard import check_env_and_policy as check_env_and_policy
 from ._load import load as load
 from ._mlp import MLPActorCriticPolicy as MLPActorCriticPolicy
 from ._normalization import RunningMeanStd as RunningMeanStd
+from ._q import (
+    AbstractQPolicy as AbstractQPolicy,
+    CNNQPolicy as CNNQPolicy,
+    EpsilonGreedyPolicy as EpsilonGreedyPolicy,
+    GRUQPolicy as GRUQPolicy,
+    MLPQPolicy as MLPQPolicy,
+    epsilon_greedy as epsilon_greedy,
+    masked_q_values as masked_q_values,
+)
 from ._recurrent import (
     AbstractRecurrentActorCriticPolicy as AbstractRecurrentActorCriticPolicy,
     GRUActorCriticPolicy as GRUActorCriticPolicy,
@@ -40,15 +52,22 @@ __all__ = [
     "AbstractFeedForwardActorCriticPolicy",
     "AbstractPolicy",
     "AbstractPolicyState",
+    "AbstractQPolicy",
     "AbstractRecurrentActorCriticPolicy",
     "CNNActorCriticPolicy",
+    "CNNQPolicy",
+    "EpsilonGreedyPolicy",
     "GRUActorCriticPolicy",
+    "GRUQPolicy",
     "LSTMActorCriticPolicy",
     "MLPActorCriticPolicy",
     "MLPCentralCriticPolicy",
+    "MLPQPolicy",
     "NullPolicyState",
     "RecurrentPolicyState",
     "RunningMeanStd",
     "check_env_and_policy",
+    "epsilon_greedy",
     "load",
+    "masked_q_values",
 ]
