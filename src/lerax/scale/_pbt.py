@@ -467,7 +467,39 @@ class PBTResult(eqx.Module):
         Args:
             path: The file to write.
         """
-        eqx.tree_serialise_leaves(path, self.pbt_state)
+        leaves = jax.tree.leaves(eqx.filter(self.pbt_state, eqx.is_array))
+        with open(path, "wb") as file:
+            np.savez(file, *[np.asarray(_raw(x)) for x in leaves])
+
+
+def _is_key(x) -> bool:
+    return jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _raw(x: Array) -> Array:
+    # PRNG keys are stored as their raw data.
+    return jax.random.key_data(x) if _is_key(x) else x
+
+
+def _load(path: str | Path, like: PBTState) -> PBTState:
+    dynamic, static = eqx.partition(like, eqx.is_array)
+    leaves, treedef = jax.tree.flatten(dynamic)
+    with np.load(path) as data:
+        raw = [data[f"arr_{i}"] for i in range(len(data.files))]
+    if len(raw) != len(leaves) or any(
+        r.shape != _raw(x).shape for r, x in zip(raw, leaves, strict=False)
+    ):
+        raise ValueError(
+            f"pbt: {path} holds a population of another configuration "
+            "(population, fields, sizes or budget differ)."
+        )
+    restored = [
+        jax.random.wrap_key_data(jnp.asarray(r), impl=jax.random.key_impl(x))
+        if _is_key(x)
+        else jnp.asarray(r, x.dtype)
+        for r, x in zip(raw, leaves, strict=True)
+    ]
+    return eqx.combine(jax.tree.unflatten(treedef, restored), static)
 
 
 def _search(
@@ -665,7 +697,7 @@ def pbt(
                 )
             state = loaded
         elif isinstance(resume, str | Path):
-            state = eqx.tree_deserialise_leaves(resume, state)
+            state = _load(resume, state)
         else:
             raise TypeError(
                 "pbt: resume must be a PBTResult or a path PBTResult.save wrote, got "
