@@ -243,6 +243,19 @@ def test_lineage_and_schedule_follow_the_copies(runs):
         assert row["iteration"] == (row["interval"] + 1) * INTERVAL
 
 
+def test_plot_draws_the_lineage_schedule(runs, tmp_path):
+    pytest.importorskip("matplotlib")
+    full = runs["full"]
+    figure = full.plot(tmp_path / "pbt.png")
+    assert (tmp_path / "pbt.png").stat().st_size > 0
+    axes = figure.axes
+    assert len(axes) == len(SEARCH) + 1
+    schedule = full.schedule()
+    for ax, name in zip(axes, full.history, strict=False):
+        bold = ax.lines[-1]  # the lineage, drawn last
+        np.testing.assert_array_equal(bold.get_ydata(), schedule[name])
+
+
 def test_resume_across_an_exploit_step_is_exact(runs):
     assert runs["part"].intervals_run == 1
     for name in ("resumed", "from_file"):

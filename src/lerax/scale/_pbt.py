@@ -25,6 +25,7 @@ from jaxtyping import Array, Bool, Float, Int, Key
 
 from lerax._checks import check_size
 from lerax._key import check_key
+from lerax._optional import import_extra
 from lerax.algorithm import (
     AbstractOnPolicyAlgorithm,
     OnPolicyState,
@@ -460,6 +461,59 @@ class PBTResult(eqx.Module):
                         }
                     )
         return rows
+
+    def plot(self, output: str | Path | None = None, *, member: int | None = None):
+        """Draw the population's hyperparameters and fitness over the intervals.
+
+        One panel per explored field (every member's value per interval, thin;
+        the schedule of `member`'s lineage, bold) and one of every member's
+        fitness. Needs matplotlib (`pip install 'lerax[plot]'`).
+
+        Args:
+            output: A file to save the figure to (PNG, SVG, ...), or None.
+            member: Whose lineage to draw bold (default: `best()`).
+
+        Returns:
+            The matplotlib `Figure`.
+
+        Raises:
+            ImportError: If matplotlib is not installed.
+            ValueError: If no interval has run.
+        """
+        figure_module = import_extra(
+            "matplotlib.figure", "plot", owner="PBTResult.plot"
+        )
+        member = self.best() if member is None else int(member)
+        history, fitness = self.history, self.fitness
+        schedule = self.schedule(member)
+        iterations = (np.arange(self.intervals_run) + 1) * self.interval
+        panels = len(history) + 1
+        figure = figure_module.Figure(figsize=(4 * panels, 3.5), layout="constrained")
+        axes = figure.subplots(1, panels, squeeze=False)[0]
+        for ax, (name, values) in zip(axes, history.items(), strict=False):
+            ax.step(iterations, values, where="pre", color="0.7", linewidth=0.8)
+            ax.step(
+                iterations,
+                schedule[name],
+                where="pre",
+                color="C0",
+                linewidth=2.0,
+                label=f"lineage of member {member}",
+            )
+            if values.min() > 0 and values.max() / values.min() > 10:
+                ax.set_yscale("log")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel(name)
+            ax.legend()
+        ax = axes[-1]
+        ax.plot(iterations, fitness, color="0.7", linewidth=0.8)
+        ax.plot(iterations, fitness[:, member], color="C0", linewidth=2.0)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("fitness")
+        if output is not None:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            figure.savefig(output, dpi=120)
+        return figure
 
     def save(self, path: str | Path) -> None:
         """Write the population state (`pbt(..., resume=path)` continues from it).
