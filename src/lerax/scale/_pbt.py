@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -462,7 +463,9 @@ class PBTResult(eqx.Module):
                     )
         return rows
 
-    def plot(self, output: str | Path | None = None, *, member: int | None = None):
+    def plot(
+        self, output: str | Path | None = None, *, member: int | None = None
+    ) -> Any:
         """Draw the population's hyperparameters and fitness over the intervals.
 
         One panel per explored field (every member's value per interval, thin;
