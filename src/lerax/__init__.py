@@ -3,14 +3,14 @@
 Import from the subpackages: `lerax.space`, `lerax.env`, `lerax.policy`,
 `lerax.distribution`, `lerax.buffer`, `lerax.algorithm`, `lerax.callback`,
 `lerax.evaluation` and `lerax.compatibility.gymnax`. `lerax.train_seeds`,
-`lerax.sweep` and `lerax.select` are `lerax.scale`'s, `lerax.make` is
+`lerax.sweep`, `lerax.select` and `lerax.pbt` are `lerax.scale`'s, `lerax.make` is
 `lerax.compatibility.make`, and `lerax.load` (a saved policy rebuilt from its
 file alone) is `lerax.policy.load` (each imported on first use).
 """
 
 __version__ = "0.1.0"
 
-_SCALE = ("train_seeds", "sweep", "select")
+_SCALE = ("train_seeds", "sweep", "select", "pbt")
 
 
 def __getattr__(name: str):

@@ -1,11 +1,29 @@
 """Scale out with JAX itself: many seeds, hyperparameter sweeps, many devices.
 
 `train_seeds` vmaps `learn` over seeds, `sweep` vmaps that over hyperparameter
-configurations, and `select` takes one member out of the stack. Every entry point
-(and `learn` itself) takes `mesh=`: a one-axis `jax.sharding.Mesh` over which the
-environments are split.
+configurations, and `select` takes one member out of the stack. `pbt` trains a
+population whose worst members copy and perturb the best ones, and
+`learn_with_curriculum` sets environment parameters during training, both
+inside one compiled program. Every seed/sweep entry point (and `learn` itself)
+takes `mesh=`: a one-axis `jax.sharding.Mesh` over which the environments are
+split.
 """
 
+from ._curriculum import (
+    AbstractCurriculum as AbstractCurriculum,
+    CurriculumContext as CurriculumContext,
+    CurriculumRun as CurriculumRun,
+    DomainRandomization as DomainRandomization,
+    PerformanceCurriculum as PerformanceCurriculum,
+    ScheduledCurriculum as ScheduledCurriculum,
+    learn_with_curriculum as learn_with_curriculum,
+)
+from ._pbt import (
+    PBTResult as PBTResult,
+    PBTState as PBTState,
+    pbt as pbt,
+    recent_mean_return as recent_mean_return,
+)
 from ._seeds import select as select, stack as stack, train_seeds as train_seeds
 from ._sweep import (
     SweepResult as SweepResult,
@@ -13,4 +31,22 @@ from ._sweep import (
     sweepable_fields as sweepable_fields,
 )
 
-__all__ = ["SweepResult", "select", "stack", "sweep", "sweepable_fields", "train_seeds"]
+__all__ = [
+    "AbstractCurriculum",
+    "CurriculumContext",
+    "CurriculumRun",
+    "DomainRandomization",
+    "PBTResult",
+    "PBTState",
+    "PerformanceCurriculum",
+    "ScheduledCurriculum",
+    "SweepResult",
+    "learn_with_curriculum",
+    "pbt",
+    "recent_mean_return",
+    "select",
+    "stack",
+    "sweep",
+    "sweepable_fields",
+    "train_seeds",
+]

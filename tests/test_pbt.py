@@ -1,0 +1,395 @@
+"""Population-based training (`lerax.pbt`) and curricula (`learn_with_curriculum`).
+
+The exploit-and-explore step is checked against a NumPy reference on scripted
+fitnesses (given the same random draws); one small PPO population is trained
+once per module and checked for bit-for-bit copies at an exploit step, range,
+lineage, exact resume (in memory and through a file) and no recompilation; A2C
+runs under `jax.vmap` over keys against unbatched runs. A curriculum's
+parameter sequence is checked against its schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import lerax
+from lerax.algorithm import A2C, PPO
+from lerax.compatibility.gymnax import GymnaxToLeraxEnv
+from lerax.policy import MLPActorCriticPolicy
+from lerax.scale import (
+    CurriculumContext,
+    DomainRandomization,
+    PerformanceCurriculum,
+    ScheduledCurriculum,
+    learn_with_curriculum,
+    pbt,
+)
+from lerax.scale._pbt import _Search, exploit_draws, exploit_explore
+
+ALGO = PPO(num_envs=2, num_steps=8, num_epochs=1, num_batches=1)
+SEARCH = {"learning_rate": (1e-4, 1e-2), "entropy_loss_coefficient": (0.0, 0.05)}
+K, INTERVAL, INTERVALS = 4, 2, 3
+TOTAL = INTERVAL * INTERVALS * 16
+
+
+@contextlib.contextmanager
+def count_compiles():
+    events = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            events.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield events
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def arrays(tree) -> list[np.ndarray]:
+    return [
+        np.asarray(
+            jax.random.key_data(x)
+            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+            else x
+        )
+        for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))
+    ]
+
+
+def take(tree, k):
+    return [x[k] for x in arrays(tree)]
+
+
+@pytest.fixture(scope="module")
+def env():
+    return GymnaxToLeraxEnv.from_name("CartPole-v1")
+
+
+@pytest.fixture(scope="module")
+def runs(env, tmp_path_factory):
+    def make_policy(key):
+        return MLPActorCriticPolicy(env=env, width_size=16, depth=1, key=key)
+
+    def run(**kwargs):
+        return pbt(
+            ALGO,
+            env,
+            make_policy,
+            TOTAL,
+            SEARCH,
+            population_size=K,
+            interval=INTERVAL,
+            key=jax.random.key(3),
+            **kwargs,
+        )
+
+    full = run()
+    with count_compiles() as compiles:
+        part = run(num_intervals=1)
+        resumed = run(resume=part)
+    path = tmp_path_factory.mktemp("pbt") / "population.npz"
+    part.save(path)
+    from_file = run(resume=path)
+    return {
+        "full": full,
+        "part": part,
+        "resumed": resumed,
+        "from_file": from_file,
+        "compiles": compiles,
+    }
+
+
+# ------------------------------------------------ exploit/explore vs NumPy
+
+
+def numpy_exploit_explore(fitness, hypers, low, high, draws):
+    population = fitness.shape[0]
+    n = draws["choice"].shape[0]
+    ranked = np.where(np.isnan(fitness), -np.inf, fitness)
+    # Best first; ties keep the member order.
+    order = sorted(range(population), key=lambda k: (-ranked[k], k))
+    top, bottom = order[:n], order[population - n :]
+    source = np.arange(population)
+    for i, k in enumerate(bottom):
+        source[k] = top[draws["choice"][i]]
+    new = {}
+    for name, values in hypers.items():
+        out = values.copy()
+        for k in bottom:
+            if draws["resample"][name][k]:
+                out[k] = draws["prior"][name][k]
+            else:
+                factor = 1.2 if draws["up"][name][k] else 0.8
+                out[k] = np.clip(
+                    np.float32(values[source[k]]) * np.float32(factor),
+                    low[name],
+                    high[name],
+                )
+        new[name] = out
+    return source, new
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exploit_explore_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    population = 8
+    fitness = rng.choice([1.0, 2.0, 3.0, np.nan], size=population)  # ties and NaN
+    search = _Search(("lr", "ent"), (1e-4, 0.0), (1e-2, 0.05))
+    hypers = {
+        "lr": rng.uniform(1e-4, 1e-2, population).astype(np.float32),
+        "ent": rng.uniform(0.0, 0.05, population).astype(np.float32),
+    }
+    draws = exploit_draws(jax.random.key(seed), search, population, 2, 0.3)
+    source, new = exploit_explore(
+        jnp.asarray(fitness),
+        {k: jnp.asarray(v) for k, v in hypers.items()},
+        search,
+        draws,
+    )
+    numpy_draws = {
+        "choice": np.asarray(draws.choice),
+        "up": {k: np.asarray(v) for k, v in draws.up.items()},
+        "resample": {k: np.asarray(v) for k, v in draws.resample.items()},
+        "prior": {k: np.asarray(v) for k, v in draws.prior.items()},
+    }
+    ref_source, ref_new = numpy_exploit_explore(
+        fitness,
+        hypers,
+        {"lr": 1e-4, "ent": 0.0},
+        {"lr": 1e-2, "ent": 0.05},
+        numpy_draws,
+    )
+    np.testing.assert_array_equal(np.asarray(source), ref_source)
+    for name in hypers:
+        np.testing.assert_allclose(np.asarray(new[name]), ref_new[name], rtol=1e-6)
+        assert np.all(np.asarray(new[name]) >= search.low[search.names.index(name)])
+        assert np.all(np.asarray(new[name]) <= search.high[search.names.index(name)])
+    # The two worst (NaN ranks last) were replaced, from among the two best.
+    assert (np.asarray(source) != np.arange(population)).sum() <= 2
+
+
+# ------------------------------------------------------- a trained population
+
+
+def test_copied_members_equal_their_source_bit_for_bit(runs):
+    part = runs["part"]
+    parents = part.parents[0]
+    copied = [k for k in range(K) if parents[k] != k]
+    assert len(copied) == 1  # floor(0.25 * 4)
+    for k in copied:
+        source = int(parents[k])
+        for name in ("policy", "opt_state"):
+            tree = getattr(part.state, name)
+            for a, b in zip(take(tree, k), take(tree, source), strict=True):
+                np.testing.assert_array_equal(a, b)
+        # Its env state is its own, not the source's.
+        env_a = take(part.state.step_state.env_state, k)
+        env_b = take(part.state.step_state.env_state, source)
+        assert any(not np.array_equal(a, b) for a, b in zip(env_a, env_b, strict=True))
+    # The worst member (by the recorded fitness) is the one replaced.
+    fitness = part.fitness[0]
+    assert copied == [int(np.argsort(-fitness, kind="stable")[-1])]
+
+
+def test_hyperparameters_stay_in_range_and_follow_the_rule(runs):
+    full = runs["full"]
+    history, parents = full.history, full.parents
+    for name, (low, high) in SEARCH.items():
+        values = history[name]
+        assert values.shape == (INTERVALS, K)
+        assert np.all(values >= np.float32(low)) and np.all(values <= np.float32(high))
+        for t in range(INTERVALS - 1):
+            for k in range(K):
+                before, after = values[t, parents[t, k]], values[t + 1, k]
+                if parents[t, k] == k:
+                    assert after == values[t, k]
+                else:
+                    perturbed = [
+                        np.clip(np.float32(before) * np.float32(f), low, high)
+                        for f in (0.8, 1.2)
+                    ]
+                    # Perturbed, or resampled within the bounds.
+                    assert np.isclose(after, perturbed, rtol=1e-6).any() or (
+                        low <= after <= high
+                    )
+    assert np.all(parents[-1] == np.arange(K))  # no exploit after the last interval
+
+
+def test_lineage_and_schedule_follow_the_copies(runs):
+    full = runs["full"]
+    best = full.best()
+    assert best == int(np.nanargmax(full.fitness[-1]))
+    chain = full.lineage(best)
+    assert chain[-1] == best
+    for t in range(INTERVALS - 1):
+        assert full.parents[t, chain[t + 1]] == chain[t]
+    schedule = full.schedule()
+    for name in SEARCH:
+        np.testing.assert_array_equal(
+            schedule[name], [full.history[name][t, chain[t]] for t in range(INTERVALS)]
+        )
+    copies = full.copies()
+    assert len(copies) == (INTERVALS - 1) * 1
+    for row in copies:
+        assert full.parents[row["interval"], row["member"]] == row["source"]
+        assert row["iteration"] == (row["interval"] + 1) * INTERVAL
+
+
+def test_plot_draws_the_lineage_schedule(runs, tmp_path):
+    pytest.importorskip("matplotlib")
+    full = runs["full"]
+    figure = full.plot(tmp_path / "pbt.png")
+    assert (tmp_path / "pbt.png").stat().st_size > 0
+    axes = figure.axes
+    assert len(axes) == len(SEARCH) + 1
+    schedule = full.schedule()
+    for ax, name in zip(axes, full.history, strict=False):
+        bold = ax.lines[-1]  # the lineage, drawn last
+        np.testing.assert_array_equal(bold.get_ydata(), schedule[name])
+
+
+def test_resume_across_an_exploit_step_is_exact(runs):
+    assert runs["part"].intervals_run == 1
+    for name in ("resumed", "from_file"):
+        for a, b in zip(
+            arrays(runs["full"].pbt_state), arrays(runs[name].pbt_state), strict=True
+        ):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_partial_and_resumed_runs_compile_nothing(runs):
+    assert runs["compiles"] == []
+
+
+def test_a2c_population_under_vmap_over_keys(env):
+    algo = A2C(num_envs=2, num_steps=8)
+    policy = MLPActorCriticPolicy(
+        env=env, width_size=16, depth=1, key=jax.random.key(0)
+    )
+    low, high = 1e-4, 1e-2
+
+    def run(key):
+        return pbt(
+            algo,
+            env,
+            policy,
+            4 * 16,
+            {"learning_rate": (low, high)},
+            population_size=2,
+            interval=2,
+            fraction=0.5,
+            resample_probability=0.0,
+            key=key,
+        ).pbt_state
+
+    batched = jax.vmap(run)(jax.random.split(jax.random.key(1), 2))
+    parents = np.asarray(batched.parents)
+    history = np.asarray(batched.history["learning_rate"])
+    assert parents.shape == history.shape == (2, 2, 2)
+    for i in range(2):
+        # The worse of the two copies the better, whose rate it perturbs.
+        fitness = np.asarray(batched.fitness)[i, 0]
+        worst = int(np.argsort(-np.where(np.isnan(fitness), -np.inf, fitness))[-1])
+        best = 1 - worst
+        assert parents[i, 0, worst] == best and parents[i, 0, best] == best
+        perturbed = np.clip(history[i, 0, best] * np.float32([0.8, 1.2]), low, high)
+        assert np.isclose(history[i, 1, worst], perturbed, rtol=1e-6).any()
+        np.testing.assert_array_equal(parents[i, 1], [0, 1])
+    assert not np.array_equal(history[0], history[1])  # each key its own population
+
+
+def test_bad_arguments_are_refused_before_compiling(env):
+    policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))
+    kwargs = dict(population_size=4, interval=2, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="num_envs"):
+        pbt(ALGO, env, policy, TOTAL, {"num_envs": (1, 2)}, **kwargs)
+    with pytest.raises(ValueError, match="gamma"):
+        pbt(ALGO, env, policy, TOTAL, {"gamma": (0.9, 1.5)}, **kwargs)
+    with pytest.raises(ValueError, match="low < high"):
+        pbt(ALGO, env, policy, TOTAL, {"gamma": (0.99, 0.9)}, **kwargs)
+    with pytest.raises(ValueError, match="multiple of interval"):
+        pbt(ALGO, env, policy, 5 * 16, {"gamma": (0.9, 0.99)}, **kwargs)
+    with pytest.raises(ValueError, match="fraction"):
+        pbt(ALGO, env, policy, TOTAL, {"gamma": (0.9, 0.99)}, fraction=0.7, **kwargs)
+    with pytest.raises(TypeError, match="algorithm"):
+        pbt("PPO", env, policy, TOTAL, {"gamma": (0.9, 0.99)}, **kwargs)
+    assert lerax.pbt is pbt
+
+
+# -------------------------------------------------------------------- curricula
+
+
+def test_scheduled_curriculum_sets_its_schedule_every_iteration(env):
+    algo = A2C(num_envs=2, num_steps=8)
+    policy = MLPActorCriticPolicy(
+        env=env, width_size=16, depth=1, key=jax.random.key(0)
+    )
+    num_iterations = 5
+
+    def schedule(progress):
+        return 9.8 + 5.0 * progress
+
+    run = learn_with_curriculum(
+        algo,
+        env,
+        policy,
+        num_iterations * 16,
+        ScheduledCurriculum(where=lambda e: e.params.gravity, schedule=schedule),
+        key=jax.random.key(0),
+    )
+    expected = np.float32(9.8) + np.float32(5.0) * (
+        np.arange(num_iterations, dtype=np.float32) / num_iterations
+    )
+    np.testing.assert_allclose(np.asarray(run.parameters), expected, rtol=1e-6)
+    assert float(run.state.env.params.gravity) == pytest.approx(expected[-1])
+
+
+def test_performance_curriculum_advances_after_window_at_threshold(env):
+    curriculum = PerformanceCurriculum(
+        where=lambda e: e.params.gravity,
+        levels=[1.0, 2.0, 3.0],
+        threshold=10.0,
+        window=2,
+    )
+    state = curriculum.init(env)
+    returns = [20.0, 20.0, 20.0, 5.0, 20.0, 20.0, 20.0, 20.0]
+    levels = []
+    e = env
+    for i, r in enumerate(returns):
+        ctx = CurriculumContext(
+            iteration=jnp.int32(i),
+            progress=jnp.float32(i / len(returns)),
+            recent_return=jnp.float32(r),
+        )
+        e, state = curriculum.update(e, state, ctx, key=jax.random.key(i))
+        levels.append(float(e.params.gravity))
+    # Hand trace: a level is trained 2 iterations before it may advance, and
+    # only while the recent return is >= 10.
+    assert levels == [1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 3.0, 3.0]
+
+
+def test_domain_randomization_draws_within_range(env):
+    curriculum = DomainRandomization(lambda e: e.params.gravity, 5.0, 15.0)
+    ctx = CurriculumContext(
+        iteration=jnp.int32(0), progress=jnp.float32(0), recent_return=jnp.nan
+    )
+    keys = jax.random.split(jax.random.key(0), 64)
+    values = jax.vmap(
+        lambda k: curriculum.update(env, None, ctx, key=k)[0].params.gravity
+    )(keys)
+    expected = jax.vmap(lambda k: jax.random.uniform(k, (), jnp.float32, 5.0, 15.0))(
+        keys
+    )
+    np.testing.assert_array_equal(np.asarray(values), np.asarray(expected))
+    with pytest.raises(ValueError, match="low must be < high"):
+        DomainRandomization(lambda e: e.params.gravity, 2.0, 1.0)
+    with pytest.raises(ValueError, match="array leaf"):
+        ScheduledCurriculum(where=lambda e: e.name, schedule=lambda p: p).init(env)
