@@ -15,6 +15,11 @@ Rows (PPO defaults otherwise, 4 seeds trained at once with ``jax.vmap``):
   ``LSTMActorCriticPolicy`` should solve them, ``MLPActorCriticPolicy`` cannot
   beat chance. Score: the final policy's mean deterministic return over 256
   episodes per seed.
+- the skrl / Isaac Lab options (``--only skrl``): Pendulum-v1 at a too-large
+  learning rate (1e-2) with and without ``kl_adaptive_lr=KLAdaptiveLR(0.008)``
+  (skrl's defaults), and at PPO's default rate with and without it, 8 seeds;
+  and the throughput cost of each option against PPO without it, timed in
+  interleaved pairs (A B A B, median ratio).
 
 A seed's score is the mean return of the episodes completed in the last 10% of
 training iterations (stochastic policy), as in ``benchmarks/learning.py``. The
@@ -41,7 +46,7 @@ import numpy as np
 from _smoke import announce_smoke
 
 from lerax import train_seeds
-from lerax.algorithm import PPO
+from lerax.algorithm import PPO, KLAdaptiveLR
 from lerax.callback import EpisodeStatisticsCallback
 from lerax.compatibility.gymnax import GymnaxToLeraxEnv
 from lerax.env import AbstractEnv, AbstractEnvState, TransformObservation
@@ -198,6 +203,77 @@ def format_cell(value: float, spec: str) -> str:
     return "-" if not np.isfinite(value) else format(value, spec)
 
 
+def skrl_rows() -> list[dict]:
+    """The skrl-option rows: Pendulum at two learning rates, with and without."""
+    return [
+        dict(name=f"pendulum, lr {lr:g}{', KL-adaptive' if kl else ''}", **opts)
+        for lr in (1e-2, 3e-4)
+        for kl in (False, True)
+        for opts in [
+            dict(scale=False, normalize=False, learning_rate=lr, kl_adaptive=kl)
+        ]
+    ]
+
+
+def ppo_options(row: dict) -> dict:
+    """The PPO keyword arguments a row asks for (beyond sizes)."""
+    options = {}
+    if "learning_rate" in row:
+        options["learning_rate"] = row["learning_rate"]
+    if row.get("kl_adaptive"):
+        options["kl_adaptive_lr"] = KLAdaptiveLR(0.008)
+    return options
+
+
+# Throughput rows: each option against PPO without it, on Pendulum at the
+# defaults, one seed, a fixed budget; timed after compiling, A B A B.
+COST_OPTIONS = {"kl_adaptive_lr": dict(kl_adaptive_lr=KLAdaptiveLR(0.008))}
+
+
+def run_cost_row(name: str, *, smoke: bool, repeats: int) -> dict:
+    """Median time ratio (option / plain) of interleaved compiled runs."""
+    env = GymnaxToLeraxEnv.from_name("Pendulum-v1")
+    sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2) if smoke else {}
+    total = 4 * 32 if smoke else 2**15
+    policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))
+    algos = {"plain": PPO(**sizes), "option": PPO(**sizes, **COST_OPTIONS[name])}
+    learn = eqx.filter_jit(
+        lambda algo, key: algo.learn(env, policy, total, key=key),
+    )
+    for algo in algos.values():  # compile both first
+        jax.block_until_ready(learn(algo, jax.random.key(0)))
+    times = {"plain": [], "option": []}
+    for i in range(repeats):
+        for label, algo in algos.items():
+            start = time.perf_counter()
+            jax.block_until_ready(learn(algo, jax.random.key(i + 1)))
+            times[label].append(time.perf_counter() - start)
+    ratios = np.asarray(times["option"]) / np.asarray(times["plain"])
+    return dict(
+        name=name,
+        timesteps=total,
+        repeats=repeats,
+        seconds_plain=[round(t, 3) for t in times["plain"]],
+        seconds_option=[round(t, 3) for t in times["option"]],
+        ratio_median=round(float(np.median(ratios)), 3),
+    )
+
+
+def render_cost_markdown(results: list[dict]) -> str:
+    """The throughput rows as a Markdown table."""
+    lines = [
+        "| option | time ratio (median, option / plain) | plain s | option s |",
+        "| --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['name']} | {r['ratio_median']:.3f} | "
+            f"{np.median(r['seconds_plain']):.2f} | "
+            f"{np.median(r['seconds_option']):.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def rows(smoke: bool) -> list[dict]:
     """The Pendulum rows: name, env scale, normalization, target."""
     del smoke
@@ -215,10 +291,10 @@ def run_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
     if row["scale"]:
         env = TransformObservation(env, times_100)
     sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2) if smoke else {}
-    algo = PPO(**sizes)
+    algo = PPO(**sizes, **ppo_options(row))
     # Smoke: 13 iterations of 2 envs x 16 steps: the last holds the end of
     # Pendulum's 200-step episodes (a score, not NaN; still not a measurement).
-    total = 13 * 32 if smoke else 2**19
+    total = 13 * 32 if smoke else row.get("timesteps", 2**19)
     callback = EpisodeStatisticsCallback()
 
     def make(key):
@@ -292,22 +368,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny budgets")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
-        "--only", choices=("pendulum", "memory"), help="run one group of rows"
+        "--only",
+        choices=("pendulum", "memory", "skrl"),
+        help="run one group of rows",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed pairs per cost row"
     )
     args = parser.parse_args(argv)
     if args.smoke:
         announce_smoke()
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    results, memory = [], []
-    for row in rows(args.smoke) if args.only != "memory" else []:
+    results, memory, costs = [], [], []
+    if args.only == "skrl":
+        todo = [dict(row, timesteps=2**18) for row in skrl_rows()]
+    elif args.only is None:
+        todo = rows(args.smoke) + [dict(row, timesteps=2**18) for row in skrl_rows()]
+    else:
+        todo = rows(args.smoke) if args.only == "pendulum" else []
+    for row in todo:
         print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
         results.append(
             run_row(row, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed)
         )
         score = format_cell(results[-1]["score"], "g")
         print(f"[options]   score {score}", file=sys.stderr)
-    for row in memory_rows() if args.only != "pendulum" else []:
+    for row in memory_rows() if args.only in (None, "memory") else []:
         print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
         memory.append(
             run_memory_row(row, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed)
@@ -315,8 +402,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[options]   score {memory[-1]['score']}", file=sys.stderr)
     if results:
         print(render_markdown(results))
+    for name in COST_OPTIONS if args.only in (None, "skrl") else []:
+        print(f"[options] cost of {name} ...", file=sys.stderr, flush=True)
+        costs.append(run_cost_row(name, smoke=args.smoke, repeats=args.repeats))
     if memory:
         print(render_memory_markdown(memory))
+    if costs:
+        print(render_cost_markdown(costs))
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
     report = dict(
@@ -326,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds=args.seeds,
         results=results,
         memory=memory,
+        costs=costs,
     )
     suffix = ("-" + args.only if args.only else "") + ("-smoke" if args.smoke else "")
     (args.out / f"{stamp}-options{suffix}.json").write_text(

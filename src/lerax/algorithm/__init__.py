@@ -24,6 +24,7 @@ from ._base import (
 from ._driver import run_on_policy as run_on_policy
 from ._guard import raise_if_faulted as raise_if_faulted
 from ._hyperparameter import hyperparameter as hyperparameter
+from ._kl_adaptive import KLAdaptiveLR as KLAdaptiveLR
 from ._nonfinite import (
     NonFiniteError as NonFiniteError,
     guarded_update as guarded_update,
@@ -49,6 +50,7 @@ __all__ = [
     "AbstractOnPolicyState",
     "AbstractOnPolicyStepState",
     "AbstractStepState",
+    "KLAdaptiveLR",
     "NonFiniteError",
     "OnPolicyState",
     "OnPolicyStepState",
