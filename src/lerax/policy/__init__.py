@@ -33,6 +33,7 @@ from ._recurrent import (
     LSTMActorCriticPolicy as LSTMActorCriticPolicy,
     RecurrentPolicyState as RecurrentPolicyState,
 )
+from ._value_normalization import NormalizedValueMLP as NormalizedValueMLP
 
 __all__ = [
     "AbstractActorCriticPolicy",
@@ -44,6 +45,7 @@ __all__ = [
     "GRUActorCriticPolicy",
     "LSTMActorCriticPolicy",
     "MLPActorCriticPolicy",
+    "NormalizedValueMLP",
     "NullPolicyState",
     "RecurrentPolicyState",
     "RunningMeanStd",
