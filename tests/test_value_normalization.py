@@ -15,8 +15,7 @@ from helpers import ChainEnv
 from lerax import train_seeds
 from lerax.algorithm import PPO
 from lerax.buffer import RolloutBuffer
-from lerax.policy import MLPActorCriticPolicy, NormalizedValueMLP
-from lerax.policy import load as load_policy
+from lerax.policy import MLPActorCriticPolicy, NormalizedValueMLP, load as load_policy
 from lerax.space import Box, Discrete
 
 OBS = Box(-1.0, 1.0, shape=(3,))
