@@ -17,9 +17,11 @@ Rows (PPO defaults otherwise, 4 seeds trained at once with ``jax.vmap``):
   episodes per seed.
 - the skrl / Isaac Lab options (``--only skrl``): Pendulum-v1 at a too-large
   learning rate (1e-2) with and without ``kl_adaptive_lr=KLAdaptiveLR(0.008)``
-  (skrl's defaults), and at PPO's default rate with and without it, 8 seeds;
-  and the throughput cost of each option against PPO without it, timed in
-  interleaved pairs (A B A B, median ratio).
+  (skrl's defaults), and at PPO's default rate with and without it; Pendulum
+  with rewards multiplied by 1000 (``TransformReward``; scores divided back by
+  1000) with a plain critic, ``normalize_values="running"`` and ``"popart"``;
+  run with ``--seeds 8``; and the throughput cost of each option against PPO
+  without it, timed in interleaved pairs (A B A B, median ratio).
 
 A seed's score is the mean return of the episodes completed in the last 10% of
 training iterations (stochastic policy), as in ``benchmarks/learning.py``. The
@@ -49,7 +51,12 @@ from lerax import train_seeds
 from lerax.algorithm import PPO, KLAdaptiveLR
 from lerax.callback import EpisodeStatisticsCallback
 from lerax.compatibility.gymnax import GymnaxToLeraxEnv
-from lerax.env import AbstractEnv, AbstractEnvState, TransformObservation
+from lerax.env import (
+    AbstractEnv,
+    AbstractEnvState,
+    TransformObservation,
+    TransformReward,
+)
 from lerax.evaluation import evaluate_policy
 from lerax.policy import (
     GRUActorCriticPolicy,
@@ -65,6 +72,11 @@ BINS = 8
 def times_100(observation):
     """The Pendulum observation multiplied by 100 (a named, fingerprintable fn)."""
     return observation * 100.0
+
+
+def times_1000(reward):
+    """The Pendulum reward multiplied by 1000 (a named, fingerprintable fn)."""
+    return reward * 1000.0
 
 
 CUE_LENGTH = 8
@@ -203,9 +215,21 @@ def format_cell(value: float, spec: str) -> str:
     return "-" if not np.isfinite(value) else format(value, spec)
 
 
-def skrl_rows() -> list[dict]:
-    """The skrl-option rows: Pendulum at two learning rates, with and without."""
-    return [
+def skrl_rows(group: str = "skrl") -> list[dict]:
+    """The skrl-option rows of a group ("skrl-kl", "skrl-value" or all)."""
+    value = [
+        dict(
+            name=f"pendulum rewards x1000, value norm {mode or 'off'}",
+            scale=False,
+            normalize=False,
+            reward_scale=1000.0,
+            normalize_values=mode,
+        )
+        for mode in (None, "running", "popart")
+    ]
+    if group == "skrl-value":
+        return value
+    kl = [
         dict(name=f"pendulum, lr {lr:g}{', KL-adaptive' if kl else ''}", **opts)
         for lr in (1e-2, 3e-4)
         for kl in (False, True)
@@ -213,6 +237,7 @@ def skrl_rows() -> list[dict]:
             dict(scale=False, normalize=False, learning_rate=lr, kl_adaptive=kl)
         ]
     ]
+    return kl if group == "skrl-kl" else kl + value
 
 
 def ppo_options(row: dict) -> dict:
@@ -227,7 +252,12 @@ def ppo_options(row: dict) -> dict:
 
 # Throughput rows: each option against PPO without it, on Pendulum at the
 # defaults, one seed, a fixed budget; timed after compiling, A B A B.
-COST_OPTIONS = {"kl_adaptive_lr": dict(kl_adaptive_lr=KLAdaptiveLR(0.008))}
+# Each: (PPO keyword arguments, policy keyword arguments).
+COST_OPTIONS = {
+    "kl_adaptive_lr": (dict(kl_adaptive_lr=KLAdaptiveLR(0.008)), {}),
+    "normalize_values='running'": ({}, dict(normalize_values="running")),
+    "normalize_values='popart'": ({}, dict(normalize_values="popart")),
+}
 
 
 def run_cost_row(name: str, *, smoke: bool, repeats: int) -> dict:
@@ -235,18 +265,24 @@ def run_cost_row(name: str, *, smoke: bool, repeats: int) -> dict:
     env = GymnaxToLeraxEnv.from_name("Pendulum-v1")
     sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2) if smoke else {}
     total = 4 * 32 if smoke else 2**15
-    policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))
-    algos = {"plain": PPO(**sizes), "option": PPO(**sizes, **COST_OPTIONS[name])}
+    ppo_kwargs, policy_kwargs = COST_OPTIONS[name]
+    runs = {
+        "plain": (PPO(**sizes), MLPActorCriticPolicy(env=env, key=jax.random.key(0))),
+        "option": (
+            PPO(**sizes, **ppo_kwargs),
+            MLPActorCriticPolicy(env=env, key=jax.random.key(0), **policy_kwargs),
+        ),
+    }
     learn = eqx.filter_jit(
-        lambda algo, key: algo.learn(env, policy, total, key=key),
+        lambda algo, policy, key: algo.learn(env, policy, total, key=key),
     )
-    for algo in algos.values():  # compile both first
-        jax.block_until_ready(learn(algo, jax.random.key(0)))
+    for algo, policy in runs.values():  # compile both first
+        jax.block_until_ready(learn(algo, policy, jax.random.key(0)))
     times = {"plain": [], "option": []}
     for i in range(repeats):
-        for label, algo in algos.items():
+        for label, (algo, policy) in runs.items():
             start = time.perf_counter()
-            jax.block_until_ready(learn(algo, jax.random.key(i + 1)))
+            jax.block_until_ready(learn(algo, policy, jax.random.key(i + 1)))
             times[label].append(time.perf_counter() - start)
     ratios = np.asarray(times["option"]) / np.asarray(times["plain"])
     return dict(
@@ -290,6 +326,9 @@ def run_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
     env = GymnaxToLeraxEnv.from_name("Pendulum-v1")
     if row["scale"]:
         env = TransformObservation(env, times_100)
+    reward_scale = row.get("reward_scale", 1.0)
+    if reward_scale != 1.0:
+        env = TransformReward(env, times_1000)
     sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2) if smoke else {}
     algo = PPO(**sizes, **ppo_options(row))
     # Smoke: 13 iterations of 2 envs x 16 steps: the last holds the end of
@@ -299,7 +338,10 @@ def run_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
 
     def make(key):
         return MLPActorCriticPolicy(
-            env=env, key=key, normalize_observations=row["normalize"]
+            env=env,
+            key=key,
+            normalize_observations=row["normalize"],
+            normalize_values=row.get("normalize_values"),
         )
 
     keys = jax.random.split(jax.random.key(seed), num_seeds)
@@ -307,6 +349,7 @@ def run_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
     # Initial policies built eagerly per seed (see run_memory_row).
     states = train_seeds(algo, env, make, total, keys, callback=callback)
     curves = np.asarray(jax.block_until_ready(states.callback_state.mean_return))
+    curves = curves / reward_scale  # in Pendulum's own units
     seconds = time.perf_counter() - start
     num_iterations = curves.shape[1]
     tail = max(1, num_iterations // 10)
@@ -369,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--only",
-        choices=("pendulum", "memory", "skrl"),
+        choices=("pendulum", "memory", "skrl", "skrl-kl", "skrl-value", "skrl-cost"),
         help="run one group of rows",
     )
     parser.add_argument(
@@ -381,8 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     results, memory, costs = [], [], []
-    if args.only == "skrl":
-        todo = [dict(row, timesteps=2**18) for row in skrl_rows()]
+    if args.only in ("skrl", "skrl-kl", "skrl-value"):
+        todo = [dict(row, timesteps=2**18) for row in skrl_rows(args.only)]
     elif args.only is None:
         todo = rows(args.smoke) + [dict(row, timesteps=2**18) for row in skrl_rows()]
     else:
@@ -402,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[options]   score {memory[-1]['score']}", file=sys.stderr)
     if results:
         print(render_markdown(results))
-    for name in COST_OPTIONS if args.only in (None, "skrl") else []:
+    for name in COST_OPTIONS if args.only in (None, "skrl", "skrl-cost") else []:
         print(f"[options] cost of {name} ...", file=sys.stderr, flush=True)
         costs.append(run_cost_row(name, smoke=args.smoke, repeats=args.repeats))
     if memory:
