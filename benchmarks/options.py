@@ -15,7 +15,8 @@ Rows (PPO defaults otherwise, 4 seeds trained at once with ``jax.vmap``):
   ``LSTMActorCriticPolicy`` should solve them, ``MLPActorCriticPolicy`` cannot
   beat chance. Score: the final policy's mean deterministic return over 256
   episodes per seed.
-- the skrl / Isaac Lab options (``--only skrl``): Pendulum-v1 at a too-large
+- the skrl / Isaac Lab options (only with ``--only skrl``, or one of its parts
+  ``skrl-kl``, ``skrl-value``, ``skrl-cost``): Pendulum-v1 at a too-large
   learning rate (1e-2) with and without ``kl_adaptive_lr=KLAdaptiveLR(0.008)``
   (skrl's defaults), and at PPO's default rate with and without it; Pendulum
   with rewards multiplied by 1000 (``TransformReward``; scores divided back by
@@ -426,8 +427,6 @@ def main(argv: list[str] | None = None) -> int:
     results, memory, costs = [], [], []
     if args.only in ("skrl", "skrl-kl", "skrl-value"):
         todo = [dict(row, timesteps=2**18) for row in skrl_rows(args.only)]
-    elif args.only is None:
-        todo = rows(args.smoke) + [dict(row, timesteps=2**18) for row in skrl_rows()]
     else:
         todo = rows(args.smoke) if args.only == "pendulum" else []
     for row in todo:
@@ -445,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[options]   score {memory[-1]['score']}", file=sys.stderr)
     if results:
         print(render_markdown(results))
-    for name in COST_OPTIONS if args.only in (None, "skrl", "skrl-cost") else []:
+    for name in COST_OPTIONS if args.only in ("skrl", "skrl-cost") else []:
         print(f"[options] cost of {name} ...", file=sys.stderr, flush=True)
         costs.append(run_cost_row(name, smoke=args.smoke, repeats=args.repeats))
     if memory:
