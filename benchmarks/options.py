@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in ("skrl", "skrl-kl", "skrl-value"):
         todo = [dict(row, timesteps=2**18) for row in skrl_rows(args.only)]
     else:
-        todo = rows(args.smoke) if args.only == "pendulum" else []
+        todo = rows(args.smoke) if args.only in (None, "pendulum") else []
     for row in todo:
         print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
         results.append(
