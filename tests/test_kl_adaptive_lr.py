@@ -84,14 +84,18 @@ SMALL = dict(num_envs=2, num_steps=8, num_batches=2, learning_rate=3e-3)
 
 @pytest.mark.parametrize("per", ["epoch", "minibatch"])
 def test_rate_follows_the_kls_a_vmapped_run_reports(env, policy, per):
-    # One epoch per iteration, so with per="epoch" the logged `approx_kl` (the
-    # mean over the iteration's minibatches) is the KL the rule saw; with
-    # per="minibatch" and one minibatch, likewise. The logged `learning_rate`
-    # (the rate used) must follow the Python rule fed those KLs, seed by seed,
-    # in a run vmapped over seeds.
+    # The KL of an iteration's first minibatch is 0 (the policy has not moved
+    # yet), so each iteration has two KLs the rule sees: 0 and `kl`, and the
+    # log's `approx_kl` (the mean over minibatches) is `kl / 2`.
+    # per="epoch": one epoch of two minibatches; the rule sees their mean once.
+    # per="minibatch": two epochs of one minibatch; the rule sees 0, then kl.
+    # The logged `learning_rate` (the rate of the last update) must follow the
+    # Python rule fed those KLs, seed by seed, in a run vmapped over seeds.
     rule = KLAdaptiveLR(0.004, min_lr=1e-4, max_lr=3e-2, per=per)
-    size = dict(SMALL, num_batches=2 if per == "epoch" else 1)
-    algo = PPO(**size, num_epochs=1, kl_adaptive_lr=rule)
+    size = dict(num_epochs=1, num_batches=2)
+    if per == "minibatch":
+        size = dict(num_epochs=2, num_batches=1)
+    algo = PPO(**dict(SMALL, **size), kl_adaptive_lr=rule)
     history = LogHistoryCallback(("approx_kl", "learning_rate"))
     iterations = 12
     keys = jax.random.split(jax.random.key(3), 2)
@@ -99,11 +103,20 @@ def test_rate_follows_the_kls_a_vmapped_run_reports(env, policy, per):
     kls = np.asarray(states.callback_state.history["approx_kl"], np.float64)
     rates = np.asarray(states.callback_state.history["learning_rate"], np.float64)
     assert kls.shape == rates.shape == (2, iterations)
+
+    def step(lr, kl):
+        return reference_rule(lr, kl, 0.004, 1e-4, 3e-2)
+
     for seed in range(2):
         ref, expected = 3e-3, []
-        for kl in kls[seed]:
-            expected.append(ref)
-            ref = reference_rule(ref, kl, 0.004, 1e-4, 3e-2)
+        for mean_kl in kls[seed]:
+            if per == "epoch":
+                expected.append(ref)
+                ref = step(ref, mean_kl)
+            else:
+                ref = step(ref, 0.0)  # after the first minibatch
+                expected.append(ref)  # the second (last) update's rate
+                ref = step(ref, 2.0 * mean_kl)
         np.testing.assert_allclose(rates[seed], expected, rtol=1e-5)
         final = find_kl_adaptive_state(states.opt_state).learning_rate[seed]
         np.testing.assert_allclose(float(final), ref, rtol=1e-5)
