@@ -252,6 +252,10 @@ def _describe_differences(saved: dict[str, str], current: dict[str, str]) -> lis
     lines = []
     for path in list(saved) + [p for p in current if p not in saved]:
         old, new = saved.get(path, "absent"), current.get(path, "absent")
+        # An algorithm option added after the checkpoint was written matches
+        # it when the option is off (`None`): the saved run did not have it.
+        if path.startswith("algorithm.") and {old, new} == {"absent", "None"}:
+            continue
         if old != new:
             lines.append(f"{path}: checkpoint has {old}, this run has {new}")
     return lines
