@@ -15,6 +15,14 @@ Rows (PPO defaults otherwise, 4 seeds trained at once with ``jax.vmap``):
   ``LSTMActorCriticPolicy`` should solve them, ``MLPActorCriticPolicy`` cannot
   beat chance. Score: the final policy's mean deterministic return over 256
   episodes per seed.
+- the skrl / Isaac Lab options (only with ``--only skrl``, or one of its parts
+  ``skrl-kl``, ``skrl-value``, ``skrl-cost``): Pendulum-v1 at a too-large
+  learning rate (1e-2) with and without ``kl_adaptive_lr=KLAdaptiveLR(0.008)``
+  (skrl's defaults), and at PPO's default rate with and without it; Pendulum
+  with rewards multiplied by 1000 (``TransformReward``; scores divided back by
+  1000) with a plain critic, ``normalize_values="running"`` and ``"popart"``;
+  run with ``--seeds 8``; and the throughput cost of each option against PPO
+  without it, timed in interleaved pairs (A B A B, median ratio).
 
 A seed's score is the mean return of the episodes completed in the last 10% of
 training iterations (stochastic policy), as in ``benchmarks/learning.py``. The
@@ -41,10 +49,15 @@ import numpy as np
 from _smoke import announce_smoke
 
 from lerax import train_seeds
-from lerax.algorithm import PPO
+from lerax.algorithm import PPO, KLAdaptiveLR
 from lerax.callback import EpisodeStatisticsCallback
 from lerax.compatibility.gymnax import GymnaxToLeraxEnv
-from lerax.env import AbstractEnv, AbstractEnvState, TransformObservation
+from lerax.env import (
+    AbstractEnv,
+    AbstractEnvState,
+    TransformObservation,
+    TransformReward,
+)
 from lerax.evaluation import evaluate_policy
 from lerax.policy import (
     GRUActorCriticPolicy,
@@ -60,6 +73,11 @@ BINS = 8
 def times_100(observation):
     """The Pendulum observation multiplied by 100 (a named, fingerprintable fn)."""
     return observation * 100.0
+
+
+def times_1000(reward):
+    """The Pendulum reward multiplied by 1000 (a named, fingerprintable fn)."""
+    return reward * 1000.0
 
 
 CUE_LENGTH = 8
@@ -198,6 +216,101 @@ def format_cell(value: float, spec: str) -> str:
     return "-" if not np.isfinite(value) else format(value, spec)
 
 
+def skrl_rows(group: str = "skrl") -> list[dict]:
+    """The skrl-option rows of a group ("skrl-kl", "skrl-value" or all)."""
+    value = [
+        dict(
+            name=f"pendulum rewards x1000, value norm {mode or 'off'}",
+            scale=False,
+            normalize=False,
+            reward_scale=1000.0,
+            normalize_values=mode,
+        )
+        for mode in (None, "running", "popart")
+    ]
+    if group == "skrl-value":
+        return value
+    kl = [
+        dict(name=f"pendulum, lr {lr:g}{', KL-adaptive' if kl else ''}", **opts)
+        for lr in (1e-2, 3e-4)
+        for kl in (False, True)
+        for opts in [
+            dict(scale=False, normalize=False, learning_rate=lr, kl_adaptive=kl)
+        ]
+    ]
+    return kl if group == "skrl-kl" else kl + value
+
+
+def ppo_options(row: dict) -> dict:
+    """The PPO keyword arguments a row asks for (beyond sizes)."""
+    options = {}
+    if "learning_rate" in row:
+        options["learning_rate"] = row["learning_rate"]
+    if row.get("kl_adaptive"):
+        options["kl_adaptive_lr"] = KLAdaptiveLR(0.008)
+    return options
+
+
+# Throughput rows: each option against PPO without it, on Pendulum at the
+# defaults, one seed, a fixed budget; timed after compiling, A B A B.
+# Each: (PPO keyword arguments, policy keyword arguments).
+COST_OPTIONS = {
+    "kl_adaptive_lr": (dict(kl_adaptive_lr=KLAdaptiveLR(0.008)), {}),
+    "normalize_values='running'": ({}, dict(normalize_values="running")),
+    "normalize_values='popart'": ({}, dict(normalize_values="popart")),
+}
+
+
+def run_cost_row(name: str, *, smoke: bool, repeats: int) -> dict:
+    """Median time ratio (option / plain) of interleaved compiled runs."""
+    env = GymnaxToLeraxEnv.from_name("Pendulum-v1")
+    sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2) if smoke else {}
+    total = 4 * 32 if smoke else 2**15
+    ppo_kwargs, policy_kwargs = COST_OPTIONS[name]
+    runs = {
+        "plain": (PPO(**sizes), MLPActorCriticPolicy(env=env, key=jax.random.key(0))),
+        "option": (
+            PPO(**sizes, **ppo_kwargs),
+            MLPActorCriticPolicy(env=env, key=jax.random.key(0), **policy_kwargs),
+        ),
+    }
+    learn = eqx.filter_jit(
+        lambda algo, policy, key: algo.learn(env, policy, total, key=key),
+    )
+    for algo, policy in runs.values():  # compile both first
+        jax.block_until_ready(learn(algo, policy, jax.random.key(0)))
+    times = {"plain": [], "option": []}
+    for i in range(repeats):
+        for label, (algo, policy) in runs.items():
+            start = time.perf_counter()
+            jax.block_until_ready(learn(algo, policy, jax.random.key(i + 1)))
+            times[label].append(time.perf_counter() - start)
+    ratios = np.asarray(times["option"]) / np.asarray(times["plain"])
+    return dict(
+        name=name,
+        timesteps=total,
+        repeats=repeats,
+        seconds_plain=[round(t, 3) for t in times["plain"]],
+        seconds_option=[round(t, 3) for t in times["option"]],
+        ratio_median=round(float(np.median(ratios)), 3),
+    )
+
+
+def render_cost_markdown(results: list[dict]) -> str:
+    """The throughput rows as a Markdown table."""
+    lines = [
+        "| option | time ratio (median, option / plain) | plain s | option s |",
+        "| --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['name']} | {r['ratio_median']:.3f} | "
+            f"{np.median(r['seconds_plain']):.2f} | "
+            f"{np.median(r['seconds_option']):.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def rows(smoke: bool) -> list[dict]:
     """The Pendulum rows: name, env scale, normalization, target."""
     del smoke
@@ -214,16 +327,22 @@ def run_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
     env = GymnaxToLeraxEnv.from_name("Pendulum-v1")
     if row["scale"]:
         env = TransformObservation(env, times_100)
+    reward_scale = row.get("reward_scale", 1.0)
+    if reward_scale != 1.0:
+        env = TransformReward(env, times_1000)
     sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2) if smoke else {}
-    algo = PPO(**sizes)
+    algo = PPO(**sizes, **ppo_options(row))
     # Smoke: 13 iterations of 2 envs x 16 steps: the last holds the end of
     # Pendulum's 200-step episodes (a score, not NaN; still not a measurement).
-    total = 13 * 32 if smoke else 2**19
+    total = 13 * 32 if smoke else row.get("timesteps", 2**19)
     callback = EpisodeStatisticsCallback()
 
     def make(key):
         return MLPActorCriticPolicy(
-            env=env, key=key, normalize_observations=row["normalize"]
+            env=env,
+            key=key,
+            normalize_observations=row["normalize"],
+            normalize_values=row.get("normalize_values"),
         )
 
     keys = jax.random.split(jax.random.key(seed), num_seeds)
@@ -231,6 +350,7 @@ def run_row(row: dict, *, smoke: bool, num_seeds: int, seed: int) -> dict:
     # Initial policies built eagerly per seed (see run_memory_row).
     states = train_seeds(algo, env, make, total, keys, callback=callback)
     curves = np.asarray(jax.block_until_ready(states.callback_state.mean_return))
+    curves = curves / reward_scale  # in Pendulum's own units
     seconds = time.perf_counter() - start
     num_iterations = curves.shape[1]
     tail = max(1, num_iterations // 10)
@@ -292,22 +412,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny budgets")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
-        "--only", choices=("pendulum", "memory"), help="run one group of rows"
+        "--only",
+        choices=("pendulum", "memory", "skrl", "skrl-kl", "skrl-value", "skrl-cost"),
+        help="run one group of rows",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed pairs per cost row"
     )
     args = parser.parse_args(argv)
     if args.smoke:
         announce_smoke()
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    results, memory = [], []
-    for row in rows(args.smoke) if args.only != "memory" else []:
+    results, memory, costs = [], [], []
+    if args.only in ("skrl", "skrl-kl", "skrl-value"):
+        todo = [dict(row, timesteps=2**18) for row in skrl_rows(args.only)]
+    else:
+        todo = rows(args.smoke) if args.only in (None, "pendulum") else []
+    for row in todo:
         print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
         results.append(
             run_row(row, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed)
         )
         score = format_cell(results[-1]["score"], "g")
         print(f"[options]   score {score}", file=sys.stderr)
-    for row in memory_rows() if args.only != "pendulum" else []:
+    for row in memory_rows() if args.only in (None, "memory") else []:
         print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
         memory.append(
             run_memory_row(row, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed)
@@ -315,8 +444,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[options]   score {memory[-1]['score']}", file=sys.stderr)
     if results:
         print(render_markdown(results))
+    for name in COST_OPTIONS if args.only in ("skrl", "skrl-cost") else []:
+        print(f"[options] cost of {name} ...", file=sys.stderr, flush=True)
+        costs.append(run_cost_row(name, smoke=args.smoke, repeats=args.repeats))
     if memory:
         print(render_memory_markdown(memory))
+    if costs:
+        print(render_cost_markdown(costs))
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
     report = dict(
@@ -326,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds=args.seeds,
         results=results,
         memory=memory,
+        costs=costs,
     )
     suffix = ("-" + args.only if args.only else "") + ("-smoke" if args.smoke else "")
     (args.out / f"{stamp}-options{suffix}.json").write_text(

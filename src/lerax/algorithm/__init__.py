@@ -31,6 +31,7 @@ from ._multi_agent import (
     MAPPO as MAPPO,
     AbstractMultiAgentPPO as AbstractMultiAgentPPO,
 )
+from ._kl_adaptive import KLAdaptiveLR as KLAdaptiveLR
 from ._nonfinite import (
     NonFiniteError as NonFiniteError,
     guarded_update as guarded_update,
@@ -81,6 +82,7 @@ __all__ = [
     "ClippedSurrogate",
     "KLPenalty",
     "LearnedDrift",
+    "KLAdaptiveLR",
     "NonFiniteError",
     "ObjectiveInputs",
     "OnPolicyState",

@@ -399,8 +399,12 @@ def iteration(
     buffer = algorithm.post_collect(
         state.env, state.policy, step_state, buffer, key=post_key
     )
+    # Value normalisation (`MLPActorCriticPolicy(normalize_values=...)`): the
+    # critic's return statistics take in this rollout's returns before the
+    # update, as skrl's value preprocessor does; the default returns the policy.
+    policy = state.policy.update_value_statistics(buffer.returns)
     policy, opt_state, log = algorithm.train(
-        state.policy, state.opt_state, buffer, key=train_key
+        policy, state.opt_state, buffer, key=train_key
     )
     # Running observation statistics (a policy with `normalize_observations`)
     # take in this rollout after training, so each rollout is collected and

@@ -24,6 +24,12 @@ from ._actor_critic import (
 from ._base import PolicyType
 from ._flat import FlatView, apply_flat_updates, flat_loss
 from ._hyperparameter import hyperparameter
+from ._kl_adaptive import (
+    KLAdaptiveLR,
+    adapt_learning_rate,
+    find_kl_adaptive_state,
+    scale_by_kl_adaptive_lr,
+)
 from ._learning_rate import learning_rate_in_use
 from ._nonfinite import guarded_update
 from ._objective import (
@@ -116,6 +122,8 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         objective: The policy term of the loss (an `AbstractPolicyObjective`);
             `None`: PPO's `ClippedSurrogate` at `clip_coefficient` (see
             `policy_objective`).
+        kl_adaptive_lr: The KL-adaptive learning-rate rule (skrl's
+            `KLAdaptiveLR`), or `None`: a fixed rate or schedule.
     """
 
     num_envs: int = eqx.field(static=True)
@@ -144,6 +152,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     clip_actions: bool = eqx.field(static=True)
     # Last, so the leaf order of the fields before it is unchanged.
     objective: AbstractPolicyObjective | None = None
+    kl_adaptive_lr: KLAdaptiveLR | None = None
 
     ppo_loss: ClassVar = staticmethod(_ppo_loss)
     ppo_loss_grad: ClassVar = staticmethod(
@@ -175,6 +184,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         adam_eps: float = 1e-8,
         normalize_rewards: bool = False,
         objective: AbstractPolicyObjective | None = None,
+        kl_adaptive_lr: KLAdaptiveLR | None = None,
     ):
         """Configure PPO.
 
@@ -236,6 +246,16 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                 sweeping `clip_coefficient` sweeps the clip. The value clip
                 (`clip_value_loss`) and the logged `clip_fraction` always use
                 `clip_coefficient`.
+            kl_adaptive_lr: A `KLAdaptiveLR` rule (skrl's `KLAdaptiveLR`,
+                rl_games' adaptive schedule): the learning rate starts at
+                `learning_rate` (a scalar) and, after each epoch (or minibatch,
+                `per="minibatch"`), is divided by `lr_factor` when the
+                approximate KL exceeds `kl_threshold * kl_factor` and multiplied
+                by it when the KL is below `kl_threshold / kl_factor`, clamped
+                to `[min_lr, max_lr]`. The rate is kept in the optimizer state
+                (checkpointed, per seed under `jax.vmap`); the log's
+                `learning_rate` is the rate of the iteration's last update.
+                `None` (default): off.
 
         Raises:
             ValueError: If an argument is out of range (the message names it).
@@ -262,6 +282,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         self.target_kl = target_kl
         self.clip_value_coefficient = clip_value_coefficient
         self.objective = objective
+        self.kl_adaptive_lr = kl_adaptive_lr
 
     def __check_init__(self):
         # The floats are range-checked by the base (they are hyperparameters),
@@ -284,6 +305,18 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                 f"PPO: num_batches={self.num_batches} does not divide num_envs * "
                 f"num_steps = {total}; choose a divisor of {total}."
             )
+        if self.kl_adaptive_lr is not None:
+            if not isinstance(self.kl_adaptive_lr, KLAdaptiveLR):
+                raise ValueError(
+                    "PPO: kl_adaptive_lr must be a lerax.algorithm.KLAdaptiveLR "
+                    f"or None, got {type(self.kl_adaptive_lr).__name__}."
+                )
+            if callable(self.learning_rate) or self.anneal_learning_rate:
+                raise ValueError(
+                    "PPO: kl_adaptive_lr sets the learning rate itself; pass a "
+                    "scalar learning_rate (its initial value) and leave "
+                    "anneal_learning_rate off."
+                )
 
     @property
     def batch_size(self) -> int:
@@ -296,12 +329,21 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
 
         With `anneal_learning_rate`, Adam's update is then scaled by the linear
         anneal factor (its horizon is set by `reset`). Built from the array
-        leaves, so inside a compiled run it is traced.
+        leaves, so inside a compiled run it is traced. With `kl_adaptive_lr`,
+        Adam's rate is the one held in the optimizer state
+        (`scale_by_adam` then `scale_by_kl_adaptive_lr`).
         """
-        parts = [
-            optax.clip_by_global_norm(self.max_grad_norm),
-            optax.adam(self.learning_rate, eps=self.adam_eps),
-        ]
+        if self.kl_adaptive_lr is not None:
+            parts = [
+                optax.clip_by_global_norm(self.max_grad_norm),
+                optax.scale_by_adam(eps=self.adam_eps),
+                scale_by_kl_adaptive_lr(self.learning_rate),
+            ]
+        else:
+            parts = [
+                optax.clip_by_global_norm(self.max_grad_norm),
+                optax.adam(self.learning_rate, eps=self.adam_eps),
+            ]
         if self.anneal_learning_rate:
             parts.append(scale_by_linear_anneal())
         if isinstance(self.objective, AbstractStatefulObjective):
@@ -415,6 +457,9 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         def one_batch(carry, batch):
             vector, opt_state = carry
             vector, opt_state, stats = self._flat_batch(view, vector, opt_state, batch)
+            rule = self.kl_adaptive_lr
+            if rule is not None and rule.per == "minibatch":
+                opt_state = adapt_learning_rate(opt_state, rule, stats.approx_kl)
             # The logged scalars leave the loop as ONE stacked vector per
             # minibatch (one write per step instead of one per statistic; all of
             # it is dead code, removed by XLA, when nothing reads the log). The
@@ -430,6 +475,11 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             one_batch, (vector, opt_state), minibatches
         )
         columns = {k: stacked[:, i] for i, k in enumerate(_STACKED)}
+        rule = self.kl_adaptive_lr
+        if rule is not None and rule.per == "epoch":
+            # skrl: the mean KL of the epoch's minibatches.
+            kl = jnp.mean(columns["approx_kl"])
+            opt_state = adapt_learning_rate(opt_state, rule, kl)
         return vector, opt_state, PPOStats(**columns, **rest)
 
     def train_batch(
@@ -596,6 +646,9 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         )
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
         learning_rate = learning_rate_in_use(self.learning_rate, opt_state)
+        adaptive = find_kl_adaptive_state(opt_state)
+        if adaptive is not None:
+            learning_rate = adaptive.last_used
         if self.anneal_learning_rate:
             learning_rate = learning_rate * last_anneal_factor(opt_state)
         log["learning_rate"] = learning_rate

@@ -97,12 +97,17 @@ def _ppo_loss(
         )
     )
 
-    value_error = (values - buffer.returns) ** 2
+    # In the critic's units: the identity unless the policy normalises values
+    # (`MLPActorCriticPolicy(normalize_values=...)`), then standardised.
+    new_values = policy.normalize_value(values)
+    returns = policy.normalize_value(buffer.returns)
+    value_error = (new_values - returns) ** 2
     if clip_value_loss:
-        clipped_values = buffer.values + jnp.clip(
-            values - buffer.values, -clip_value_coefficient, clip_value_coefficient
+        old_values = policy.normalize_value(buffer.values)
+        clipped_values = old_values + jnp.clip(
+            new_values - old_values, -clip_value_coefficient, clip_value_coefficient
         )
-        value_error = jnp.maximum(value_error, (clipped_values - buffer.returns) ** 2)
+        value_error = jnp.maximum(value_error, (clipped_values - returns) ** 2)
     value_loss = 0.5 * value_error.mean()
 
     entropy_loss = -entropy.mean()

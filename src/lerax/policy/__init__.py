@@ -46,6 +46,7 @@ from ._recurrent import (
     LSTMActorCriticPolicy as LSTMActorCriticPolicy,
     RecurrentPolicyState as RecurrentPolicyState,
 )
+from ._value_normalization import NormalizedValueMLP as NormalizedValueMLP
 
 __all__ = [
     "AbstractActorCriticPolicy",
@@ -63,6 +64,7 @@ __all__ = [
     "MLPActorCriticPolicy",
     "MLPCentralCriticPolicy",
     "MLPQPolicy",
+    "NormalizedValueMLP",
     "NullPolicyState",
     "RecurrentPolicyState",
     "RunningMeanStd",

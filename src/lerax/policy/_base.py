@@ -129,6 +129,38 @@ class AbstractPolicy(eqx.Module, Generic[StateType, ActType, ObsType, MaskType])
         del observations
         return self
 
+    def update_value_statistics(self, returns: Float[Array, "..."]) -> Self:
+        """Merge a rollout's returns into the critic's running statistics.
+
+        Training calls it after each rollout's returns are computed, before the
+        update (skrl's order). The default keeps no statistics and returns the
+        policy unchanged; `MLPActorCriticPolicy(normalize_values=...)`
+        overrides it.
+
+        Args:
+            returns: The rollout's returns (every entry a sample).
+
+        Returns:
+            The policy with updated statistics (here: itself).
+        """
+        del returns
+        return self
+
+    def normalize_value(self, values: Float[Array, "*batch"]) -> Float[Array, "*batch"]:
+        """Values in the units the critic learns in (for the value loss).
+
+        The default is the identity (the same array); a policy that
+        normalises values (`MLPActorCriticPolicy(normalize_values=...)`)
+        returns `(values - mean) / std` of its running return statistics.
+
+        Args:
+            values: Unnormalised values or returns.
+
+        Returns:
+            The values in the critic's units.
+        """
+        return values
+
     def constructor_arguments(self) -> dict[str, Any] | None:
         """The constructor arguments that rebuild this policy's structure.
 

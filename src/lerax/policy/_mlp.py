@@ -29,6 +29,7 @@ from ._heads import (
 )
 from ._network import MLP
 from ._normalization import RunningMeanStd
+from ._value_normalization import MODES as _VALUE_MODES, NormalizedValueMLP
 
 _OWNER = "MLPActorCriticPolicy"
 
@@ -134,6 +135,10 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
         activation: The hidden-layer activation function.
         observation_normalizer: Running mean and variance of the flattened
             observations (`normalize_observations=True`), or `None`.
+
+    With `normalize_values="running"` or `"popart"` the critic is a
+    `NormalizedValueMLP`: it learns standardised returns and `value()` returns
+    unnormalised values (the statistics are part of the policy and its file).
     """
 
     name: ClassVar[str] = "MLPActorCriticPolicy"
@@ -143,7 +148,7 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
     action_space: AbstractSpace
     observation_space: AbstractSpace
     actor: MLP
-    critic: MLP
+    critic: MLP | NormalizedValueMLP
     log_std: Float[Array, "*action_shape"] | None
     trunk: MLP | None
     width_size: int = eqx.field(static=True)
@@ -177,6 +182,7 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
         actor_gain: float = 0.01,
         critic_gain: float = 1.0,
         state_dependent_std: bool = False,
+        normalize_values: str | None = None,
     ):
         """Create the policy.
 
@@ -220,6 +226,15 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
                 an output of the actor (its last layer has twice the outputs:
                 means, then log-stds, clipped to [-20, 2]) instead of a free
                 parameter; the log-std outputs' biases start at `log_std_init`.
+            normalize_values: `None` (default): the critic outputs values.
+                `"running"`: the critic learns returns standardised by their
+                running mean and standard deviation (skrl's `value_preprocessor
+                = RunningStandardScaler`); `"popart"`: the same, and when the
+                statistics move the critic's last layer is rescaled so its
+                outputs are preserved (PopArt, van Hasselt et al. 2016). The
+                statistics take in each rollout's returns before the update and
+                are saved with the policy; `value()` returns unnormalised
+                values either way.
 
         Raises:
             TypeError: If `env` is not a lerax environment (the message names the
@@ -228,7 +243,8 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
                 if the action space is not `Discrete`, `MultiDiscrete`,
                 `MultiBinary` or `Box`; if `width_size`, `depth`, a hidden-size
                 list, a gain or `activation` is invalid; or if
-                `state_dependent_std` is asked for non-`Box` actions.
+                `state_dependent_std` is asked for non-`Box` actions, or if
+                `normalize_values` is not `None`, "running" or "popart".
         """
         check_key(_OWNER, key)
         observation_space, action_space = resolve_spaces(
@@ -244,6 +260,11 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
                 f"{_OWNER}: depth must be a non-negative integer, got {plain(depth)}."
             )
         check_activation(_OWNER, activation)
+        if normalize_values is not None and normalize_values not in _VALUE_MODES:
+            raise ValueError(
+                f"{_OWNER}: normalize_values must be None, 'running' or 'popart', "
+                f"got {normalize_values!r}."
+            )
         out_size = actor_output_size(_OWNER, action_space)
         state_dependent_std = bool(state_dependent_std)
         if state_dependent_std:
@@ -282,7 +303,11 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
         self.observation_space = observation_space
         self.action_space = action_space
         self.actor = actor
-        self.critic = critic
+        self.critic = (
+            critic
+            if normalize_values is None
+            else NormalizedValueMLP(critic, normalize_values)
+        )
         self.trunk = trunk
         self.actor_hidden_sizes = actor_sizes
         self.critic_hidden_sizes = critic_sizes
@@ -320,7 +345,11 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
             "critic_hidden_sizes": self.critic_hidden_sizes,
             "shared_hidden_sizes": self.shared_hidden_sizes,
             "state_dependent_std": self.state_dependent_std,
-        }
+        } | (
+            {"normalize_values": self.critic.mode}
+            if isinstance(self.critic, NormalizedValueMLP)
+            else {}
+        )
 
     def _flat(self, observation: Any) -> Float[Array, " obs_size"]:
         """The validated, flattened and (if asked for) normalized observation."""
@@ -369,6 +398,36 @@ class MLPActorCriticPolicy(AbstractFeedForwardActorCriticPolicy):
             self,
             self.observation_normalizer.update(flat),
         )
+
+    def update_value_statistics(
+        self, returns: Float[Array, "..."]
+    ) -> "MLPActorCriticPolicy":
+        """Merge returns into the critic's statistics (with `normalize_values`).
+
+        Args:
+            returns: The rollout's returns (every entry a sample).
+
+        Returns:
+            The policy with updated statistics ("popart": the critic's last
+            layer rescaled so values are preserved); itself without
+            `normalize_values`.
+        """
+        if not isinstance(self.critic, NormalizedValueMLP):
+            return self
+        return eqx.tree_at(lambda p: p.critic, self, self.critic.update(returns))
+
+    def normalize_value(self, values: Float[Array, "*batch"]) -> Float[Array, "*batch"]:
+        """Values standardised by the critic's statistics (identity without).
+
+        Args:
+            values: Unnormalised values or returns.
+
+        Returns:
+            `(values - mean) / std` with `normalize_values`, else `values`.
+        """
+        if not isinstance(self.critic, NormalizedValueMLP):
+            return values
+        return self.critic.normalize(values)
 
     def evaluate_actions(
         self,
