@@ -155,9 +155,11 @@ def test_rollouts_are_bit_identical_to_the_default(rollouts):
     _, (reference, _), (reference_seeds, _) = rollouts["default"]
     for name in ("where-done", "pool-2"):
         _, (ours, _), (ours_seeds, _) = rollouts[name]
-        for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
+        for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference), strict=True):
             np.testing.assert_array_equal(a, b, err_msg=name)
-        for a, b in zip(jax.tree.leaves(ours_seeds), jax.tree.leaves(reference_seeds)):
+        for a, b in zip(
+            jax.tree.leaves(ours_seeds), jax.tree.leaves(reference_seeds), strict=True
+        ):
             np.testing.assert_array_equal(a, b, err_msg=name)
 
 
@@ -229,7 +231,7 @@ def test_wrappers_report_the_scheme_and_reset_the_same():
     run = eqx.filter_jit(_rollout)
     ours = run(wrapped, jax.random.key(3))
     reference = run(TimeLimit(DiceEnv(), max_episode_steps=4), jax.random.key(3))
-    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference), strict=True):
         np.testing.assert_array_equal(a, b)
     assert np.asarray(ours[1].truncations).any()
 
@@ -242,7 +244,7 @@ def test_a_batch_of_envs_falls_back_to_per_env_resets():
     scales = jnp.array([1.0, 2.0])
     ours = eqx.filter_jit(jax.vmap(lambda s: run(s, ResetWhereDone(2))))(scales)
     reference = eqx.filter_jit(jax.vmap(lambda s: run(s, None)))(scales)
-    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -260,6 +262,7 @@ def test_learn_under_vmap_is_bit_identical():
     for a, b in zip(
         jax.tree.leaves(eqx.filter(ours, eqx.is_array)),
         jax.tree.leaves(eqx.filter(reference, eqx.is_array)),
+        strict=True,
     ):
         np.testing.assert_array_equal(a, b)
 
