@@ -154,8 +154,13 @@ class CraftaxToLeraxEnv(AbstractEnv[CraftaxEnvState, Any, Any, None]):
                 f"{', '.join(sorted(fields))}."
             )
         self.craftax_env = env
-        # Checked (and normalised) by the scheme it configures.
-        self.reset_pool_size = ResetWhereDone(reset_pool_size).pool_size
+        try:  # checked (and normalised) by the scheme it configures
+            self.reset_pool_size = ResetWhereDone(reset_pool_size).pool_size
+        except ValueError:
+            raise ValueError(
+                "CraftaxToLeraxEnv: reset_pool_size must be a positive int or "
+                f"None, got {reset_pool_size!r}."
+            ) from None
         self.params = params.replace(**params_overrides)
         self.name = name
         self.action_space = Discrete(int(env.num_actions))
