@@ -25,7 +25,7 @@ times as in a long training run, about `num_envs / max_timesteps` per step
 E, A B C D E, ...) after one compile each; medians are reported.
 
 python benchmarks/craftax_steps.py [--num-envs 64] [--num-steps 256]
-    [--max-timesteps 100] [--pool 8] [--repeats 5] [--smoke]
+    [--max-timesteps 100] [--pool 8] [--repeats 5] [--variants a,b] [--smoke]
 """
 
 from __future__ import annotations
@@ -148,6 +148,11 @@ def main() -> None:
     parser.add_argument("--max-timesteps", type=int, default=100)
     parser.add_argument("--pool", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated subset of the variants (default: all)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny budget (CI)")
     args = parser.parse_args()
     if args.smoke:
@@ -155,16 +160,25 @@ def main() -> None:
         args.num_envs, args.num_steps, args.max_timesteps = 4, 8, 3
         args.pool, args.repeats = 2, 1
     variants = build(args.num_envs, args.num_steps, args.max_timesteps, args.pool)
+    if args.variants is not None:
+        chosen = args.variants.split(",")
+        unknown = sorted(set(chosen) - set(variants))
+        if unknown:
+            raise SystemExit(f"unknown variant(s) {unknown}; known: {list(variants)}")
+        variants = {name: variants[name] for name in chosen}
     steps = args.num_envs * args.num_steps
     ended: dict[str, int] = {}
     for name, run in variants.items():  # compile
+        start = time.perf_counter()
         ended[name] = int(run(jax.random.key(0)))
+        print(f"{name}: compiled in {time.perf_counter() - start:.0f} s", flush=True)
     times: dict[str, list[float]] = {name: [] for name in variants}
     for repeat in range(args.repeats):
         for name, run in variants.items():
             start = time.perf_counter()
             jax.block_until_ready(run(jax.random.key(repeat + 1)))
             times[name].append(time.perf_counter() - start)
+        print(f"repeat {repeat + 1}: {times}", flush=True)
     print(
         f"{NAME}: {args.num_envs} envs x {args.num_steps} steps, "
         f"max_timesteps={args.max_timesteps}, pool={args.pool}, "
