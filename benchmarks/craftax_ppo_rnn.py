@@ -106,6 +106,7 @@ def main() -> None:
     )(keys)
     jax.block_until_ready(trained)
     train_s = time.perf_counter() - start
+    print(f"trained in {train_s:.0f} s (compile included)", flush=True)
 
     returns = jax.jit(
         jax.vmap(
