@@ -124,11 +124,19 @@ class ResetWhereDone(eqx.Module):
 
         @one.def_vmap
         def _(axis_size, in_batched, dynamic, *args):
-            if any(jax.tree.leaves(in_batched[0])):
-                # A batch of environments (not of states): nothing to share.
-                out = jax.vmap(_impl(static, None))(dynamic, *args)
-                return out, jax.tree.map(lambda _: True, out)
             args = _broadcast(axis_size, tuple(in_batched[1:]), args)
+            if any(jax.tree.leaves(in_batched[0])):
+                # A batch of environments (not of states): nothing to share,
+                # each resets on its own (the cond becomes a select).
+                impl = _impl(static, None)
+
+                def single(dynamic, *args):
+                    args = jax.tree.map(lambda x: x[None], args)
+                    return jax.tree.map(lambda x: x[0], impl(dynamic, *args))
+
+                dynamic = _broadcast(axis_size, in_batched[0], dynamic)
+                out = jax.vmap(single)(dynamic, *args)
+                return out, jax.tree.map(lambda _: True, out)
             out = batch(dynamic, *args)
             return out, jax.tree.map(lambda _: True, out)
 
@@ -187,10 +195,12 @@ def _batch_function(static: Any, pool_size: int | None) -> Callable:
 
     @batch.def_vmap
     def _(axis_size, in_batched, dynamic, *args):
+        args = _broadcast(axis_size, tuple(in_batched[1:]), args)
         if any(jax.tree.leaves(in_batched[0])):
+            # A batch of environments: one cond per environment's batch.
+            dynamic = _broadcast(axis_size, in_batched[0], dynamic)
             out = jax.vmap(impl)(dynamic, *args)
             return out, jax.tree.map(lambda _: True, out)
-        args = _broadcast(axis_size, tuple(in_batched[1:]), args)
         inner = args[2].shape[1]
         flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), args)
         out = batch(dynamic, *flat)
