@@ -244,8 +244,20 @@ def test_a_batch_of_envs_falls_back_to_per_env_resets():
     scales = jnp.array([1.0, 2.0])
     ours = eqx.filter_jit(jax.vmap(lambda s: run(s, ResetWhereDone(2))))(scales)
     reference = eqx.filter_jit(jax.vmap(lambda s: run(s, None)))(scales)
-    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference), strict=True):
+    # The env's states are exact; the policy's outputs may differ in the last
+    # bit (the two programs are fused differently by XLA).
+    step_state, buffer = ours
+    ref_state, ref_buffer = reference
+    for a, b in zip(
+        jax.tree.leaves(step_state.env_state),
+        jax.tree.leaves(ref_state.env_state),
+        strict=True,
+    ):
         np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(buffer.observations, ref_buffer.observations)
+    np.testing.assert_array_equal(buffer.terminations, ref_buffer.terminations)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_learn_under_vmap_is_bit_identical():
