@@ -36,7 +36,8 @@ from ._base import AbstractEnvLike
 
 def _select(done: Bool[Array, " *batch"], new: Any, old: Any) -> Any:
     def pick(a: Array, b: Array) -> Array:
-        where = jnp.reshape(done, done.shape + (1,) * (b.ndim - done.ndim))
+        # Leaves may be Python scalars (Brax states hold some).
+        where = jnp.reshape(done, done.shape + (1,) * (jnp.ndim(b) - done.ndim))
         return jnp.where(where, a, b)
 
     return jax.tree.map(pick, new, old)
@@ -240,9 +241,11 @@ def auto_reset(
     """
     scheme = env.reset_scheme
     if scheme is None:
+        # Exactly the select lerax's rollout always made (one scalar `done`).
         reset_state, reset_observation, _ = env.reset(key=key)
-        return (
-            _select(done, reset_state, state),
-            _select(done, reset_observation, observation),
-        )
+
+        def pick(new: Any, old: Any) -> Any:
+            return jax.tree.map(lambda a, b: jnp.where(done, a, b), new, old)
+
+        return pick(reset_state, state), pick(reset_observation, observation)
     return scheme(env, state, observation, done, key=key)
