@@ -1,4 +1,4 @@
-"""Craftax env steps/s: Craftax stepped directly vs `CraftaxToLeraxEnv`'s resets.
+"""Craftax env steps/s: Craftax stepped directly vs lerax's reset schemes.
 
 Every variant steps `--num-envs` Craftax-Classic-Symbolic envs (`jax.vmap`) for
 `--num-steps` steps (`lax.scan`) with uniformly random actions, in one compiled
@@ -8,19 +8,24 @@ program, and resets finished episodes its own way:
   generates a new world for every env on every step and keeps it where done;
 - `craftax-no-reset`: Craftax's non-resetting env, never reset (the ceiling:
   no world generation at all, finished episodes keep stepping);
-- `lerax-every-step`: the adapter reset as lerax's rollout does today
-  (`env.reset` for every env on every step, selected where done);
-- `lerax-where-done`: the adapter with `reset_where_done` (a batch of worlds
-  only on steps where some env finished);
-- `lerax-pool`: the adapter with `reset_where_done(pool_size=--pool)` (`--pool`
-  worlds on such steps; all `num_envs` if more finished at once).
+- `lerax-every-step`: the adapter reset the default way (`env.reset` for every
+  env on every step, selected where done: what lerax's rollout does for an env
+  whose `reset_scheme` is None);
+- `lerax-where-done`: the adapter's declared scheme, `ResetWhereDone()`, through
+  `lerax.env.auto_reset` as lerax's rollout calls it (worlds only on steps where
+  some env finished);
+- `lerax-pool`: the same with `reset_pool_size=--pool` (`--pool` worlds on such
+  steps; all `num_envs` if more finished at once).
 
 `--max-timesteps` shortens Craftax's episodes (default 10000) so resets happen
-at a known rate. Timed runs are interleaved (A B C D E, A B C D E, ...) after one
-compile each; medians are reported.
+at a known rate; every env starts at a random point of its clock
+(`timestep` uniform in `[0, max_timesteps)`), so episodes end at staggered
+times as in a long training run, about `num_envs / max_timesteps` per step
+(random play rarely dies in so few steps). Timed runs are interleaved (A B C D
+E, A B C D E, ...) after one compile each; medians are reported.
 
 python benchmarks/craftax_steps.py [--num-envs 64] [--num-steps 256]
-    [--max-timesteps 100] [--pool 8] [--repeats 5] [--smoke]
+    [--max-timesteps 100] [--pool 8] [--repeats 5] [--variants a,b] [--smoke]
 """
 
 from __future__ import annotations
@@ -29,12 +34,14 @@ import argparse
 import statistics
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from _smoke import announce_smoke
 from craftax.craftax_env import make_craftax_env_from_name
 
 from lerax.compatibility.craftax import CraftaxToLeraxEnv
+from lerax.env import auto_reset
 
 NAME = "Craftax-Classic-Symbolic-v1"
 
@@ -44,7 +51,17 @@ def build(num_envs: int, num_steps: int, max_timesteps: int, pool: int) -> dict:
     plain = make_craftax_env_from_name(NAME, auto_reset=False)
     params = auto.default_params.replace(max_timesteps=max_timesteps)
     env = CraftaxToLeraxEnv(NAME, max_timesteps=max_timesteps)
+    pool_env = CraftaxToLeraxEnv(
+        NAME, max_timesteps=max_timesteps, reset_pool_size=pool
+    )
     num_actions = env.action_space.n
+
+    def stagger(key: jax.Array, craftax_states):
+        # Each env somewhere along its clock: episodes end at different steps.
+        start = jax.random.randint(key, (num_envs,), 0, max_timesteps)
+        return craftax_states.replace(
+            timestep=start.astype(craftax_states.timestep.dtype)
+        )
 
     def actions(key: jax.Array) -> jax.Array:
         return jax.random.randint(key, (num_envs,), 0, num_actions)
@@ -54,6 +71,7 @@ def build(num_envs: int, num_steps: int, max_timesteps: int, pool: int) -> dict:
         def run(key):
             keys = jax.random.split(key, num_envs)
             _, states = jax.vmap(lambda k: raw.reset(k, params))(keys)
+            states = stagger(key, states)
 
             def body(carry, key):
                 states, ended = carry
@@ -71,22 +89,28 @@ def build(num_envs: int, num_steps: int, max_timesteps: int, pool: int) -> dict:
         return run
 
     def lerax(mode: str):
+        adapter = pool_env if mode == "pool" else env
+
         @jax.jit
         def run(key):
             keys = jax.random.split(key, num_envs)
-            states, obs, _ = jax.vmap(lambda k: env.reset(key=k))(keys)
+            states, obs, _ = jax.vmap(lambda k: adapter.reset(key=k))(keys)
+            states = eqx.tree_at(
+                lambda s: s.craftax_state, states, stagger(key, states.craftax_state)
+            )
 
             def body(carry, key):
                 states, obs, ended = carry
                 act_key, step_key, reset_key = jax.random.split(key, 3)
                 step_keys = jax.random.split(step_key, num_envs)
+                reset_keys = jax.random.split(reset_key, num_envs)
                 states, obs, _, terminated, truncated, _ = jax.vmap(
-                    lambda s, a, k: env.step(s, a, key=k)
+                    lambda s, a, k: adapter.step(s, a, key=k)
                 )(states, actions(act_key), step_keys)
                 done = terminated | truncated
                 if mode == "every-step":
-                    fresh, fresh_obs, _ = jax.vmap(lambda k: env.reset(key=k))(
-                        jax.random.split(reset_key, num_envs)
+                    fresh, fresh_obs, _ = jax.vmap(lambda k: adapter.reset(key=k))(
+                        reset_keys
                     )
 
                     def pick(new, old):
@@ -96,13 +120,10 @@ def build(num_envs: int, num_steps: int, max_timesteps: int, pool: int) -> dict:
                     states = jax.tree.map(pick, fresh, states)
                     obs = pick(fresh_obs, obs)
                 else:
-                    states, obs = env.reset_where_done(
-                        states,
-                        obs,
-                        done,
-                        key=reset_key,
-                        pool_size=pool if mode == "pool" else None,
-                    )
+                    # What lerax's rollout does: `auto_reset` per env, vmapped.
+                    states, obs = jax.vmap(
+                        lambda s, o, d, k: auto_reset(adapter, s, o, d, key=k)
+                    )(states, obs, done, reset_keys)
                 return (states, obs, ended + jnp.sum(done)), None
 
             keys = jax.random.split(key, num_steps)
@@ -127,6 +148,11 @@ def main() -> None:
     parser.add_argument("--max-timesteps", type=int, default=100)
     parser.add_argument("--pool", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated subset of the variants (default: all)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny budget (CI)")
     args = parser.parse_args()
     if args.smoke:
@@ -134,16 +160,25 @@ def main() -> None:
         args.num_envs, args.num_steps, args.max_timesteps = 4, 8, 3
         args.pool, args.repeats = 2, 1
     variants = build(args.num_envs, args.num_steps, args.max_timesteps, args.pool)
+    if args.variants is not None:
+        chosen = args.variants.split(",")
+        unknown = sorted(set(chosen) - set(variants))
+        if unknown:
+            raise SystemExit(f"unknown variant(s) {unknown}; known: {list(variants)}")
+        variants = {name: variants[name] for name in chosen}
     steps = args.num_envs * args.num_steps
     ended: dict[str, int] = {}
     for name, run in variants.items():  # compile
+        start = time.perf_counter()
         ended[name] = int(run(jax.random.key(0)))
+        print(f"{name}: compiled in {time.perf_counter() - start:.0f} s", flush=True)
     times: dict[str, list[float]] = {name: [] for name in variants}
     for repeat in range(args.repeats):
         for name, run in variants.items():
             start = time.perf_counter()
             jax.block_until_ready(run(jax.random.key(repeat + 1)))
             times[name].append(time.perf_counter() - start)
+        print(f"repeat {repeat + 1}: {times}", flush=True)
     print(
         f"{NAME}: {args.num_envs} envs x {args.num_steps} steps, "
         f"max_timesteps={args.max_timesteps}, pool={args.pool}, "

@@ -120,3 +120,25 @@ def test_bad_arguments_are_refused(envs):
         BraxToLeraxEnv(wrapped)
     with pytest.raises(TypeError, match="Brax env name or a"):
         BraxToLeraxEnv(3)
+
+
+def test_check_env_passes_and_ppo_trains_under_vmap_over_seeds():
+    # The adapter contract (`check_env`) and a vmapped learn over two seeds on
+    # the cheapest Brax env; a short episode limit so truncations happen.
+    from lerax.algorithm import PPO
+    from lerax.env import check_env
+    from lerax.policy import MLPActorCriticPolicy
+
+    env = BraxToLeraxEnv("inverted_pendulum", episode_length=3)
+    check_env(env)
+    policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))
+    algo = PPO(num_envs=2, num_steps=4, num_epochs=1, num_batches=1)
+    keys = jax.random.split(jax.random.key(1), 2)
+    trained = jax.vmap(lambda k: algo.learn(env, policy, 8, key=k))(keys)
+    before = jax.tree.leaves(eqx.filter(policy, eqx.is_inexact_array))
+    after = jax.tree.leaves(eqx.filter(trained, eqx.is_inexact_array))
+    for b, a in zip(before, after, strict=True):
+        assert a.shape == (2, *b.shape)
+        assert np.isfinite(np.asarray(a)).all()
+    # One update per seed, different per seed.
+    assert any(not np.allclose(a[0], a[1]) for a in after)

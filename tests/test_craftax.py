@@ -7,8 +7,8 @@ References: Craftax itself (the non-resetting env reset and stepped with the
 same keys and actions gives the same observations, rewards and `done`), and
 hand-made episode ends: a time-out (`max_timesteps`) is truncation, where
 Craftax says discount 0; a dead player is termination, also at the time limit.
-The pool reset is checked world by world against resets with the documented
-keys.
+The rollout's reset (the adapter's declared `ResetWhereDone` scheme, through
+`auto_reset`) is checked world by world against resets with each env's key.
 """
 
 import equinox as eqx
@@ -24,7 +24,7 @@ craftax_env = pytest.importorskip(
 
 from lerax.algorithm import PPO  # noqa: E402
 from lerax.compatibility.craftax import CRAFTAX_IDS, CraftaxToLeraxEnv  # noqa: E402
-from lerax.env import check_env  # noqa: E402
+from lerax.env import ResetWhereDone, auto_reset, check_env  # noqa: E402
 from lerax.policy import MLPActorCriticPolicy  # noqa: E402
 from lerax.space import Box, Discrete  # noqa: E402
 
@@ -127,51 +127,55 @@ def test_steps_match_craftax_and_time_outs_are_truncations(env):
     assert bool(dead[0]) and not bool(dead[1])
 
 
-def test_reset_where_done_resets_only_done_envs_with_distinct_worlds(env):
-    num_envs = 4
+def test_rollout_resets_generate_worlds_only_where_done(env):
+    # The adapter declares `ResetWhereDone(reset_pool_size)`; lerax's rollout
+    # resets through `auto_reset`. Reference: `env.reset` with each env's own
+    # key where done, the stepped state elsewhere, whatever the pool size
+    # (more done than the pool holds included: Craftax_Baselines#11).
+    assert env.reset_scheme == ResetWhereDone()
+    pooled_env = CraftaxToLeraxEnv(NAME, max_timesteps=3, reset_pool_size=1)
+    assert pooled_env.reset_scheme == ResetWhereDone(pool_size=1)
+    num_envs = 3
 
     @fast_jit
-    def run(env, key):
+    def run(env, pooled_env, key):
         keys = jax.random.split(key, num_envs)
         states, obs, _ = jax.vmap(lambda k: env.reset(key=k))(keys)
         # Advance every env one step so "untouched" is not "a fresh world".
         states, obs, *_ = jax.vmap(lambda s, k: env.step(s, jnp.int32(1), key=k))(
             states, keys
         )
-        reset_key = jax.random.key(99)
-        none = env.reset_where_done(
-            states, obs, jnp.zeros(num_envs, bool), key=reset_key, pool_size=2
-        )
-        done = jnp.array([True, False, True, False])
-        pooled = env.reset_where_done(states, obs, done, key=reset_key, pool_size=2)
-        overflow = env.reset_where_done(states, obs, done, key=reset_key, pool_size=1)
-        full = env.reset_where_done(states, obs, done, key=reset_key)
-        pool_worlds = jax.vmap(lambda k: env.reset(key=k)[1])(
-            jax.random.split(reset_key, 2)
-        )
-        full_worlds = jax.vmap(lambda k: env.reset(key=k)[1])(
-            jax.random.split(reset_key, num_envs)
-        )
-        return obs, none, pooled, overflow, full, pool_worlds, full_worlds
+        reset_keys = jax.random.split(jax.random.key(99), num_envs)
 
-    obs, none, pooled, overflow, full, pool_worlds, full_worlds = run(
-        env, jax.random.key(3)
-    )
-    np.testing.assert_array_equal(none[1], obs)
-    np.testing.assert_array_equal(none[0].craftax_state.timestep, [1, 1, 1, 1])
-    # Pool of 2, two done: env 0 takes world 0, env 2 world 1; 1 and 3 kept.
-    expected = np.stack([pool_worlds[0], obs[1], pool_worlds[1], obs[3]])
-    np.testing.assert_array_equal(pooled[1], expected)
-    np.testing.assert_array_equal(pooled[0].craftax_state.timestep, [0, 1, 0, 1])
-    assert not np.array_equal(pooled[1][0], pooled[1][2])  # never the same world
-    # Pool of 1, two done: falls back to one world per env, env i from key i.
-    expected = np.stack([full_worlds[0], obs[1], full_worlds[2], obs[3]])
-    np.testing.assert_array_equal(overflow[1], expected)
-    np.testing.assert_array_equal(full[1], expected)
-    with pytest.raises(ValueError, match="pool_size must be a positive int"):
-        env.reset_where_done(
-            none[0], obs, jnp.zeros(4, bool), key=jax.random.key(0), pool_size=0
+        def reset(env, done):
+            return jax.vmap(lambda s, o, d, k: auto_reset(env, s, o, d, key=k))(
+                states, obs, done, reset_keys
+            )
+
+        two = jnp.array([True, False, True])
+        one = jnp.array([False, True, False])
+        fresh = jax.vmap(lambda k: env.reset(key=k)[1])(reset_keys)
+        return (
+            obs,
+            fresh,
+            reset(env, two),
+            reset(pooled_env, two),
+            reset(pooled_env, one),
+            reset(pooled_env, jnp.zeros(num_envs, bool)),
         )
+
+    obs, fresh, full, overflow, pooled, none = run(env, pooled_env, jax.random.key(3))
+    expected = np.stack([fresh[0], obs[1], fresh[2]])
+    np.testing.assert_array_equal(full[1], expected)
+    np.testing.assert_array_equal(full[0].craftax_state.timestep, [0, 1, 0])
+    # Pool of 1, two done: each gets the world of its own key, none shared.
+    np.testing.assert_array_equal(overflow[1], expected)
+    assert not np.array_equal(overflow[1][0], overflow[1][2])
+    np.testing.assert_array_equal(pooled[1], np.stack([obs[0], fresh[1], obs[2]]))
+    np.testing.assert_array_equal(none[1], obs)
+    np.testing.assert_array_equal(none[0].craftax_state.timestep, [1, 1, 1])
+    with pytest.raises(ValueError, match="reset_pool_size must be a positive int"):
+        CraftaxToLeraxEnv(NAME, reset_pool_size=0)
 
 
 def test_check_env_passes(env):

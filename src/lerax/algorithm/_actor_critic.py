@@ -14,7 +14,7 @@ from jaxtyping import Array, ArrayLike, Float, Key
 
 from lerax.buffer import RolloutBuffer
 from lerax.callback import AbstractCallback, StepContext
-from lerax.env import AbstractEnvLike, clip_to_action_space
+from lerax.env import AbstractEnvLike, auto_reset, clip_to_action_space
 
 from ._base import PolicyType
 from ._on_policy import AbstractOnPolicyAlgorithm
@@ -44,7 +44,8 @@ def actor_critic_step(
     environment for an action mask, samples an action with
     `policy.action_and_value`, steps the environment, tells the callback
     (`callback.on_step` with a `StepContext`), and where the episode ended
-    (terminated or truncated) resets the environment and the policy state.
+    (terminated or truncated) resets the environment (`lerax.env.auto_reset`,
+    which follows the env's declared `reset_scheme`) and the policy state.
     Call it on one environment; the base vmaps `step` over `num_envs`.
 
     The buffer entry keeps the pre-reset next observation (and policy state), so
@@ -113,12 +114,17 @@ def actor_critic_step(
         next_policy_states=policy_state,
         action_masks=action_mask,
     )
-    reset_env_state, reset_observation, _ = env.reset(key=reset_key)
+    # The env's declared `reset_scheme` decides how the reset is computed
+    # (every step and selected, or only when some env of the batch is done);
+    # the states are the same either way.
+    next_env_state, next_observation = auto_reset(
+        env, env_state, observation, done, key=reset_key
+    )
     next_state = OnPolicyStepState(
-        env_state=_select(done, reset_env_state, env_state),
+        env_state=next_env_state,
         policy_state=_select(done, policy.reset(key=policy_key), policy_state),
         callback_state=callback_state,
-        observation=_select(done, reset_observation, observation),
+        observation=next_observation,
         episode_return=jnp.where(done, 0.0, episode_return),
         episode_length=jnp.where(done, 0, episode_length),
     )

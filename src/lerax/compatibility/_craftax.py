@@ -10,8 +10,9 @@ lava, the final boss) is `terminated`, and what only the clock ended is
 
 Craftax's auto-resetting envs regenerate a world on every step and keep the
 fresh one only where the episode ended; the adapter wraps the non-resetting
-envs, and `CraftaxToLeraxEnv.reset_where_done` resets a batch only where it is
-done, with an optional pool of fresh worlds that is never over-drawn.
+envs and declares `reset_scheme = ResetWhereDone(reset_pool_size)`, so lerax's
+rollout generates worlds only on steps where some env finished (at most
+`reset_pool_size` when few did), never handing one world to two envs.
 
 Craftax is imported lazily: `pip install 'lerax[craftax]'`.
 """
@@ -29,7 +30,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Key
 
 from lerax._optional import import_extra
-from lerax.env import AbstractEnv, AbstractEnvState
+from lerax.env import AbstractEnv, AbstractEnvState, ResetWhereDone
 from lerax.space import Box, Discrete
 
 CRAFTAX_IDS = (
@@ -76,6 +77,8 @@ class CraftaxToLeraxEnv(AbstractEnv[CraftaxEnvState, Any, Any, None]):
     * `done` with the clock aside (death, lava, the boss) is `terminated`;
       `done` only because `timestep >= max_timesteps` is `truncated`
       (Craftax itself reports discount 0 for both).
+    * Resets: `reset_scheme` is `ResetWhereDone(reset_pool_size)`, so a
+      rollout generates worlds only on steps where some env finished.
     * The step key's data (`jax.random.key_data`) is Craftax's step `rng`; the
       reset key's data its world-generation `rng` (Craftax works with raw
       keys and keeps one in its state). Craftax's per-step `info`
@@ -92,6 +95,8 @@ class CraftaxToLeraxEnv(AbstractEnv[CraftaxEnvState, Any, Any, None]):
         params: Craftax's `EnvParams` (static configuration: Craftax reads some
             of them as Python values).
         name: The Craftax id, such as `"Craftax-Classic-Symbolic-v1"`.
+        reset_pool_size: At most how many worlds a rollout step with few
+            finished environments generates (None: one per environment).
         action_space: `Discrete(num_actions)`.
         observation_space: `Box(0, 1, shape)`.
     """
@@ -99,24 +104,34 @@ class CraftaxToLeraxEnv(AbstractEnv[CraftaxEnvState, Any, Any, None]):
     craftax_env: Any = eqx.field(static=True)
     params: Any = eqx.field(static=True)
     name: str = eqx.field(static=True)
+    reset_pool_size: int | None = eqx.field(static=True)
     action_space: Discrete
     observation_space: Box
 
-    def __init__(self, name: str, **params_overrides: Any):
+    def __init__(
+        self, name: str, *, reset_pool_size: int | None = None, **params_overrides: Any
+    ):
         """Make a Craftax environment (without auto-reset) and adapt it.
 
         Args:
             name: One of `"Craftax-Classic-Symbolic-v1"`,
                 `"Craftax-Classic-Pixels-v1"`, `"Craftax-Symbolic-v1"`,
                 `"Craftax-Pixels-v1"`.
+            reset_pool_size: At most how many worlds a rollout step generates
+                when at most that many environments finished on it (more
+                finished: one per environment); None (the default) generates
+                one per environment on every step where some finished. It
+                changes the cost only: each finished environment gets the
+                world of its own key either way.
             **params_overrides: Fields of the environment's default `EnvParams`
                 to replace, such as `max_timesteps=1000`.
 
         Raises:
             ImportError: If Craftax is not installed
                 (`pip install 'lerax[craftax]'`).
-            ValueError: If the name is unknown (the message lists close ids) or
-                an override is not a field of the params.
+            ValueError: If the name is unknown (the message lists close ids),
+                an override is not a field of the params, or `reset_pool_size`
+                is not a positive int.
         """
         craftax_env_module = import_extra(
             "craftax.craftax_env", "craftax", owner="CraftaxToLeraxEnv"
@@ -139,6 +154,13 @@ class CraftaxToLeraxEnv(AbstractEnv[CraftaxEnvState, Any, Any, None]):
                 f"{', '.join(sorted(fields))}."
             )
         self.craftax_env = env
+        try:  # checked (and normalised) by the scheme it configures
+            self.reset_pool_size = ResetWhereDone(reset_pool_size).pool_size
+        except ValueError:
+            raise ValueError(
+                "CraftaxToLeraxEnv: reset_pool_size must be a positive int or "
+                f"None, got {reset_pool_size!r}."
+            ) from None
         self.params = params.replace(**params_overrides)
         self.name = name
         self.action_space = Discrete(int(env.num_actions))
@@ -212,91 +234,13 @@ class CraftaxToLeraxEnv(AbstractEnv[CraftaxEnvState, Any, Any, None]):
     def truncate(self, state: CraftaxEnvState) -> Bool[Array, ""]:
         return state.truncated
 
-    def reset_where_done(
-        self,
-        states: CraftaxEnvState,
-        observations: Float[Array, "num_envs ..."],
-        done: Bool[Array, " num_envs"],
-        *,
-        key: Key[Array, ""],
-        pool_size: int | None = None,
-    ) -> tuple[CraftaxEnvState, Float[Array, "num_envs ..."]]:
-        """Reset a batch of environments where `done`, generating few worlds.
+    @property
+    def reset_scheme(self) -> ResetWhereDone:
+        """`ResetWhereDone(reset_pool_size)`: worlds are generated only when needed.
 
-        For a hand-written rollout over a batch (leading axis `num_envs`), in
-        place of resetting every environment and selecting: world generation
-        is Craftax's most expensive step, and auto-reset pays it for every
-        environment on every step.
-
-        - `pool_size=None`: when no environment is done nothing is generated;
-          otherwise every environment gets a fresh world and the done ones keep
-          it (one `lax.cond` on the whole batch).
-        - `pool_size=k`: `k` fresh worlds are generated when some environment
-          is done, and the `i`-th done environment takes the `i`-th world.
-          When more than `k` are done at once, all `num_envs` are generated
-          instead, so no world is ever handed to two environments (the
-          optimistic pool of Craftax_Baselines reuses worlds then).
-
-        Args:
-            states: The batched states after a step.
-            observations: Their observations (the pre-reset ones).
-            done: Which environments ended (terminated or truncated).
-            key: A JAX PRNG key; environment `i`'s world in the full reset is
-                drawn from `jax.random.split(key, num_envs)[i]`, the pool's
-                `j`-th world from `jax.random.split(key, pool_size)[j]`.
-            pool_size: The number of worlds generated per step with a done
-                environment, or `None` (as many as environments).
-
-        Returns:
-            The states and observations, reset where `done`.
-
-        Raises:
-            ValueError: If `pool_size` is not a positive int.
+        World generation is Craftax's most expensive step; a rollout generates
+        worlds only on steps where some environment finished (and at most
+        `reset_pool_size` of them when few did). The states are those of a
+        reset on every step.
         """
-        if pool_size is not None and (
-            isinstance(pool_size, bool)
-            or not isinstance(pool_size, int | np.integer)
-            or pool_size < 1
-        ):
-            raise ValueError(
-                "CraftaxToLeraxEnv.reset_where_done: pool_size must be a positive "
-                f"int or None, got {pool_size!r}."
-            )
-        done = jnp.asarray(done, bool)
-        num_envs = done.shape[0]
-
-        def fresh(count: int) -> tuple[CraftaxEnvState, Array]:
-            reset = jax.vmap(lambda k: self.reset(key=k)[:2])
-            return reset(jax.random.split(key, count))
-
-        def select(
-            new_states: Any, new_observations: Array
-        ) -> tuple[CraftaxEnvState, Array]:
-            def pick(new: Array, old: Array) -> Array:
-                where = done.reshape(done.shape + (1,) * (old.ndim - 1))
-                return jnp.where(where, new, old)
-
-            return (
-                jax.tree.map(pick, new_states, states),
-                pick(new_observations, observations),
-            )
-
-        def keep() -> tuple[CraftaxEnvState, Array]:
-            return states, observations
-
-        def full() -> tuple[CraftaxEnvState, Array]:
-            return select(*fresh(num_envs))
-
-        count = jnp.sum(done)
-        if pool_size is None or pool_size >= num_envs:
-            return jax.lax.cond(count > 0, full, keep)
-
-        def pool() -> tuple[CraftaxEnvState, Array]:
-            pool_states, pool_observations = fresh(pool_size)
-            rank = jnp.clip(jnp.cumsum(done) - 1, 0, pool_size - 1)
-            return select(
-                jax.tree.map(lambda x: x[rank], pool_states), pool_observations[rank]
-            )
-
-        branch = jnp.where(count == 0, 0, jnp.where(count <= pool_size, 1, 2))
-        return jax.lax.switch(branch, [keep, pool, full])
+        return ResetWhereDone(self.reset_pool_size)

@@ -23,6 +23,7 @@ from ._observation_wrappers import (
     FlattenObservation as FlattenObservation,
     TransformObservation as TransformObservation,
 )
+from ._reset import ResetWhereDone as ResetWhereDone, auto_reset as auto_reset
 from ._reward_wrappers import TransformReward as TransformReward
 from ._time_limit import TimeLimit as TimeLimit, TimeLimitState as TimeLimitState
 from ._wrapper import (
@@ -48,10 +49,12 @@ __all__ = [
     "EnvCheckError",
     "FlattenObservation",
     "RescaleAction",
+    "ResetWhereDone",
     "TimeLimit",
     "TimeLimitState",
     "TransformObservation",
     "TransformReward",
+    "auto_reset",
     "check_env",
     "clip_to_action_space",
     "require_env",

@@ -8,7 +8,7 @@ stay distinct and the pre-reset observation is always available.
 """
 
 from abc import abstractmethod
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import equinox as eqx
 import jax
@@ -17,6 +17,9 @@ from jaxtyping import Array, Bool, Float, Key
 
 from lerax._abstract import AbstractMarker
 from lerax.space import AbstractSpace
+
+if TYPE_CHECKING:
+    from ._reset import ResetWhereDone
 
 StateType = TypeVar("StateType", bound="AbstractEnvLikeState")
 ActType = TypeVar("ActType")
@@ -181,6 +184,21 @@ class AbstractEnvLike(eqx.Module, Generic[StateType, ActType, ObsType, MaskType]
         terminated = self.terminal(next_state, key=terminal_key)
         truncated = self.truncate(next_state)
         return next_state, observation, reward, terminated, truncated, {}
+
+    @property
+    def reset_scheme(self) -> "ResetWhereDone | None":
+        """How a rollout resets a batch of this environment where episodes end.
+
+        None (the default): `reset` runs for every environment on every step
+        and the fresh state is kept where the episode ended (`jnp.where`; no
+        branch, right for cheap resets). An environment whose `reset` is
+        expensive returns a `lerax.env.ResetWhereDone`: the rollout then runs
+        `reset` only on steps where some environment of the batch is done (and
+        for at most `pool_size` of them when few are). Both give the same
+        states; `lerax.env.auto_reset` is the step that reads this. Wrappers
+        report their inner environment's scheme.
+        """
+        return None
 
     @property
     def unwrapped(self) -> "AbstractEnvLike":

@@ -35,6 +35,11 @@ class AbstractWrapper(AbstractEnvLike[StateType, ActType, ObsType, MaskType]):
         """The innermost environment, below every wrapper."""
         return self.env.unwrapped
 
+    @property
+    def reset_scheme(self) -> Any:
+        """The inner environment's `reset_scheme` (a wrapper's reset calls its)."""
+        return self.env.reset_scheme
+
 
 class AbstractStatelessWrapper(AbstractWrapper[StateType, ActType, ObsType, MaskType]):
     """A wrapper that keeps no state: every decomposed method delegates to `env`.
