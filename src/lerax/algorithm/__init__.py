@@ -26,12 +26,12 @@ from ._base import (
 from ._driver import run_on_policy as run_on_policy
 from ._guard import raise_if_faulted as raise_if_faulted
 from ._hyperparameter import hyperparameter as hyperparameter
+from ._kl_adaptive import KLAdaptiveLR as KLAdaptiveLR
 from ._multi_agent import (
     IPPO as IPPO,
     MAPPO as MAPPO,
     AbstractMultiAgentPPO as AbstractMultiAgentPPO,
 )
-from ._kl_adaptive import KLAdaptiveLR as KLAdaptiveLR
 from ._nonfinite import (
     NonFiniteError as NonFiniteError,
     guarded_update as guarded_update,

@@ -14,7 +14,7 @@ from lerax._checks import check_size
 from lerax._keywords import suggest_keywords
 from lerax.buffer import RolloutBuffer
 from lerax.callback import AbstractCallback, StepContext
-from lerax.env import AbstractEnvLike
+from lerax.env import AbstractEnvLike, auto_reset
 from lerax.policy import AbstractQPolicy, EpsilonGreedyPolicy, masked_q_values
 
 from ._flat import FlatView, apply_flat_updates, flat_loss
@@ -106,12 +106,16 @@ def q_step(
         action_masks=action_mask,
         next_action_masks=next_action_mask,
     )
-    reset_env_state, reset_observation, _ = env.reset(key=reset_key)
+    # The env's declared `reset_scheme` decides how the reset is computed
+    # (`lerax.env.auto_reset`, as in `actor_critic_step`).
+    next_env_state, next_observation = auto_reset(
+        env, env_state, observation, done, key=reset_key
+    )
     next_state = OnPolicyStepState(
-        env_state=_select(done, reset_env_state, env_state),
+        env_state=next_env_state,
         policy_state=_select(done, policy.reset(key=policy_key), policy_state),
         callback_state=callback_state,
-        observation=_select(done, reset_observation, observation),
+        observation=next_observation,
         episode_return=jnp.where(done, 0.0, episode_return),
         episode_length=jnp.where(done, 0, episode_length),
     )
