@@ -5,7 +5,7 @@ ICLR 2025: epsilon-greedy rollouts from parallel environments, Q(lambda)
 targets, no replay buffer or target network) and the `MLPQPolicy` sizes. The
 trained Q-policy acts greedily: it is evaluated over 16 episodes, saved and
 loaded back from its file alone. Run with `LERAX_QUICK=1` (or `--quick`) for a
-two-iteration budget (CI); the full run solves CartPole-v1 in 204,800 steps.
+two-iteration budget (CI); the full run solves CartPole-v1 in 512,000 steps.
 """
 
 from __future__ import annotations
