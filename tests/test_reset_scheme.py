@@ -12,6 +12,11 @@ counted as one batch). The Craftax_Baselines#11 case (more envs done than the
 pool holds) must hand every env its own fresh state.
 """
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -260,7 +265,7 @@ def test_a_batch_of_envs_falls_back_to_per_env_resets():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_learn_under_vmap_is_bit_identical():
+def _learn_under_vmap_matches() -> None:
     def learn(scheme, keys):
         env = DiceEnv(scheme)
         policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))
@@ -277,6 +282,34 @@ def test_learn_under_vmap_is_bit_identical():
         strict=True,
     ):
         np.testing.assert_array_equal(a, b)
+
+
+def test_learn_under_vmap_is_bit_identical():
+    # In a fresh process. Under `pytest -n 2` the compile of this program
+    # segfaulted once inside XLA:CPU (`backend_compile_and_load`) in a worker
+    # that had run some 800 tests before it; in a fresh process it passed every
+    # time it was tried. The crash is XLA's, not a wrong result: a fresh process
+    # keeps it from taking down a worker (and every test queued on it) while it
+    # is investigated. A crash here still fails the test.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH", "")]
+    ).rstrip(os.pathsep)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "faulthandler",
+            "-c",
+            "import test_reset_scheme as t; t._learn_under_vmap_matches()",
+        ],
+        cwd=Path(__file__).resolve().parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, 2.0, "2"])

@@ -13,19 +13,16 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Key
 
 from lerax.buffer import RolloutBuffer
-from lerax.callback import AbstractCallback, StepContext
+from lerax.callback import AbstractCallback
 from lerax.env import AbstractEnvLike, auto_reset, clip_to_action_space
 
 from ._base import PolicyType
 from ._on_policy import AbstractOnPolicyAlgorithm
 from ._on_policy_state import OnPolicyStepState
+from ._step import next_step_state, record_step
 
 if TYPE_CHECKING:
     from lerax.policy import AbstractActorCriticPolicy
-
-
-def _select(pred, on_true, on_false):
-    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
 def actor_critic_step(
@@ -80,33 +77,22 @@ def actor_critic_step(
     env_state, observation, reward, terminated, truncated, _ = env.step(
         state.env_state, env_action, key=env_key
     )
-    reward = jnp.asarray(reward, jnp.float32)
-    terminated = jnp.asarray(terminated, bool)
-    truncated = jnp.asarray(truncated, bool)
-    done = terminated | truncated
-    episode_return = state.episode_return + reward
-    episode_length = state.episode_length + 1
-    callback_state = callback.on_step(
-        StepContext(
-            state=state.callback_state,
-            observation=state.observation,
-            action=env_action,
-            reward=reward,
-            terminated=terminated,
-            truncated=truncated,
-            done=done,
-            episode_return=episode_return,
-            episode_length=episode_length,
-            action_mask=action_mask,
-        ),
+    outcome = record_step(
+        state,
+        callback,
+        action=env_action,
+        reward=reward,
+        terminated=terminated,
+        truncated=truncated,
+        action_mask=action_mask,
         key=callback_key,
     )
     entry = RolloutBuffer(
         observations=state.observation,
         actions=action,
-        rewards=reward,
-        terminations=terminated,
-        truncations=truncated,
+        rewards=outcome.reward,
+        terminations=outcome.terminated,
+        truncations=outcome.truncated,
         log_probs=log_prob,
         values=value,
         policy_states=state.policy_state,
@@ -118,15 +104,14 @@ def actor_critic_step(
     # (every step and selected, or only when some env of the batch is done);
     # the states are the same either way.
     next_env_state, next_observation = auto_reset(
-        env, env_state, observation, done, key=reset_key
+        env, env_state, observation, outcome.done, key=reset_key
     )
-    next_state = OnPolicyStepState(
+    next_state = next_step_state(
+        outcome,
         env_state=next_env_state,
-        policy_state=_select(done, policy.reset(key=policy_key), policy_state),
-        callback_state=callback_state,
         observation=next_observation,
-        episode_return=jnp.where(done, 0.0, episode_return),
-        episode_length=jnp.where(done, 0, episode_length),
+        policy_state=policy_state,
+        reset_policy_state=policy.reset(key=policy_key),
     )
     return next_state, entry
 

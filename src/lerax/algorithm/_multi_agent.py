@@ -30,7 +30,7 @@ import optax
 from jaxtyping import Array, Key, Scalar
 
 from lerax.buffer import RolloutBuffer
-from lerax.callback import AbstractCallback, StepContext
+from lerax.callback import AbstractCallback
 from lerax.env import AgentBatchEnv, clip_to_action_space
 
 from ._actor_critic import gae_post_collect
@@ -38,10 +38,7 @@ from ._base import PolicyType
 from ._on_policy import AbstractOnPolicyAlgorithm
 from ._on_policy_state import OnPolicyState, OnPolicyStepState
 from ._ppo import PPO
-
-
-def _select(pred, on_true, on_false):
-    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+from ._step import next_step_state, record_step, select_where
 
 
 def _fold(tree: Any) -> Any:
@@ -216,29 +213,20 @@ class AbstractMultiAgentPPO(AbstractOnPolicyAlgorithm[PolicyType]):
         env_state, observation, agent_rewards, terminated, truncated = env.agent_step(
             state.env_state, env_action, key=env_key
         )
-        reward = jnp.mean(agent_rewards)
-        done = terminated | truncated
-        episode_return = state.episode_return + reward
-        episode_length = state.episode_length + 1
-        callback_state = callback.on_step(
-            StepContext(
-                state=state.callback_state,
-                observation=state.observation,
-                action=env_action,
-                reward=reward,
-                terminated=terminated,
-                truncated=truncated,
-                done=done,
-                episode_return=episode_return,
-                episode_length=episode_length,
-                action_mask=action_mask,
-            ),
+        outcome = record_step(
+            state,
+            callback,
+            action=env_action,
+            reward=jnp.mean(agent_rewards),
+            terminated=terminated,
+            truncated=truncated,
+            action_mask=action_mask,
             key=callback_key,
         )
         entry = RolloutBuffer(
             observations=state.observation,
             actions=action,
-            rewards=reward,
+            rewards=outcome.reward,
             terminations=terminated,
             truncations=truncated,
             log_probs=log_prob,
@@ -249,17 +237,17 @@ class AbstractMultiAgentPPO(AbstractOnPolicyAlgorithm[PolicyType]):
             action_masks=action_mask,
             returns=agent_rewards,
         )
+        done = outcome.done
         reset_env_state, reset_observation, _ = env.reset(key=reset_key)
         reset_policy_state = jax.vmap(lambda k: policy.reset(key=k))(
             jax.random.split(policy_key, num_agents)
         )
-        next_state = OnPolicyStepState(
-            env_state=_select(done, reset_env_state, env_state),
-            policy_state=_select(done, reset_policy_state, policy_state),
-            callback_state=callback_state,
-            observation=_select(done, reset_observation, observation),
-            episode_return=jnp.where(done, 0.0, episode_return),
-            episode_length=jnp.where(done, 0, episode_length),
+        next_state = next_step_state(
+            outcome,
+            env_state=select_where(done, reset_env_state, env_state),
+            observation=select_where(done, reset_observation, observation),
+            policy_state=policy_state,
+            reset_policy_state=reset_policy_state,
         )
         return next_state, entry
 

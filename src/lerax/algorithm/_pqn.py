@@ -13,7 +13,7 @@ from jaxtyping import Array, Float, Int, Key, Scalar
 from lerax._checks import check_size
 from lerax._keywords import suggest_keywords
 from lerax.buffer import RolloutBuffer
-from lerax.callback import AbstractCallback, StepContext
+from lerax.callback import AbstractCallback
 from lerax.env import AbstractEnvLike, auto_reset
 from lerax.policy import AbstractQPolicy, EpsilonGreedyPolicy, masked_q_values
 
@@ -25,10 +25,7 @@ from ._on_policy import AbstractOnPolicyAlgorithm
 from ._on_policy_state import OnPolicyState, OnPolicyStepState
 from ._scan import filter_scan
 from ._schedule import last_anneal_factor, scale_by_linear_anneal, set_anneal_horizon
-
-
-def _select(pred, on_true, on_false):
-    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+from ._step import next_step_state, record_step
 
 
 def q_step(
@@ -71,33 +68,22 @@ def q_step(
         state.env_state, action, key=env_key
     )
     next_action_mask = env.action_mask(env_state, key=next_mask_key)
-    reward = jnp.asarray(reward, jnp.float32)
-    terminated = jnp.asarray(terminated, bool)
-    truncated = jnp.asarray(truncated, bool)
-    done = terminated | truncated
-    episode_return = state.episode_return + reward
-    episode_length = state.episode_length + 1
-    callback_state = callback.on_step(
-        StepContext(
-            state=state.callback_state,
-            observation=state.observation,
-            action=action,
-            reward=reward,
-            terminated=terminated,
-            truncated=truncated,
-            done=done,
-            episode_return=episode_return,
-            episode_length=episode_length,
-            action_mask=action_mask,
-        ),
+    outcome = record_step(
+        state,
+        callback,
+        action=action,
+        reward=reward,
+        terminated=terminated,
+        truncated=truncated,
+        action_mask=action_mask,
         key=cb_key,
     )
     entry = RolloutBuffer(
         observations=state.observation,
         actions=action,
-        rewards=reward,
-        terminations=terminated,
-        truncations=truncated,
+        rewards=outcome.reward,
+        terminations=outcome.terminated,
+        truncations=outcome.truncated,
         log_probs=log_prob,
         values=q_value,
         policy_states=state.policy_state,
@@ -109,15 +95,14 @@ def q_step(
     # The env's declared `reset_scheme` decides how the reset is computed
     # (`lerax.env.auto_reset`, as in `actor_critic_step`).
     next_env_state, next_observation = auto_reset(
-        env, env_state, observation, done, key=reset_key
+        env, env_state, observation, outcome.done, key=reset_key
     )
-    next_state = OnPolicyStepState(
+    next_state = next_step_state(
+        outcome,
         env_state=next_env_state,
-        policy_state=_select(done, policy.reset(key=policy_key), policy_state),
-        callback_state=callback_state,
         observation=next_observation,
-        episode_return=jnp.where(done, 0.0, episode_return),
-        episode_length=jnp.where(done, 0, episode_length),
+        policy_state=policy_state,
+        reset_policy_state=policy.reset(key=policy_key),
     )
     return next_state, entry
 
