@@ -59,3 +59,23 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _fail_unexpected_skip(outcome.get_result())
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs when a test module ends.
+
+    Every XLA:CPU executable keeps its JIT-linked code mapped, about 6,000 memory
+    maps per heavy module; an xdist worker that runs half the suite passes Linux's
+    `vm.max_map_count` (65,530) and LLVM fails with "Cannot allocate memory" or the
+    process dies (CI, stop 30). No fixture here outlives its module, so nothing
+    compiled is needed afterwards.
+    """
+    yield
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
