@@ -33,6 +33,7 @@ from lerax.scale import (
     CurriculumContext,
     DomainRandomization,
     PerformanceCurriculum,
+    RandomizeOnReset,
     ScheduledCurriculum,
     learn_with_curriculum,
     pbt,
@@ -483,31 +484,6 @@ def test_bad_arguments_are_refused_before_compiling(env):
 # -------------------------------------------------------------------- curricula
 
 
-def test_scheduled_curriculum_sets_its_schedule_every_iteration(env):
-    algo = A2C(num_envs=2, num_steps=8)
-    policy = MLPActorCriticPolicy(
-        env=env, width_size=16, depth=1, key=jax.random.key(0)
-    )
-    num_iterations = 5
-
-    def schedule(progress):
-        return 9.8 + 5.0 * progress
-
-    run = learn_with_curriculum(
-        algo,
-        env,
-        policy,
-        num_iterations * 16,
-        ScheduledCurriculum(where=lambda e: e.params.gravity, schedule=schedule),
-        key=jax.random.key(0),
-    )
-    expected = np.float32(9.8) + np.float32(5.0) * (
-        np.arange(num_iterations, dtype=np.float32) / num_iterations
-    )
-    np.testing.assert_allclose(np.asarray(run.parameters), expected, rtol=1e-6)
-    assert float(run.state.env.params.gravity) == pytest.approx(expected[-1])
-
-
 def test_performance_curriculum_advances_after_window_at_threshold(env):
     curriculum = PerformanceCurriculum(
         where=lambda e: e.params.gravity,
@@ -549,3 +525,122 @@ def test_domain_randomization_draws_within_range(env):
         DomainRandomization(lambda e: e.params.gravity, 2.0, 1.0)
     with pytest.raises(ValueError, match="array leaf"):
         ScheduledCurriculum(where=lambda e: e.name, schedule=lambda p: p).init(env)
+
+
+# ------------------------------------------------- randomisation on reset
+
+
+def numpy_uniform(key, low, high):
+    # JAX's float32 uniform, re-derived in NumPy from the key's random bits:
+    # 23 mantissa bits under the exponent of 1.0, minus 1, scaled to [low, high).
+    bits = np.uint32(jax.random.bits(key, (), jnp.uint32))
+    one_to_two = ((bits >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32)
+    unit = one_to_two - np.float32(1.0)
+    value = unit * (np.float32(high) - np.float32(low)) + np.float32(low)
+    return np.maximum(np.float32(low), value)
+
+
+def test_randomize_on_reset_draws_each_episode_from_its_reset_key(env):
+    wrapped = RandomizeOnReset(env, lambda e: e.params.gravity, 5.0, 15.0)
+    num_envs, num_steps = 3, 60
+    keys = jax.random.split(jax.random.key(7), (num_steps + 1, num_envs))
+    step_keys = jax.random.split(jax.random.key(8), (num_steps, num_envs))
+
+    @jax.jit
+    def episodes(keys, step_keys):
+        # Random actions; an environment whose episode ended starts a new one
+        # with that step's reset key (what the rollout's auto-reset does).
+        state, _, _ = jax.vmap(lambda k: wrapped.reset(key=k))(keys[0])
+
+        def body(state, xs):
+            reset_keys, step_keys = xs
+            actions = jax.vmap(lambda k: jax.random.bernoulli(k).astype(jnp.int32))(
+                step_keys
+            )
+            state, _, _, term, trunc, _ = jax.vmap(
+                lambda s, a, k: wrapped.step(s, a, key=k)
+            )(state, actions, step_keys)
+            fresh, _, _ = jax.vmap(lambda k: wrapped.reset(key=k))(reset_keys)
+            done = term | trunc
+            state = jax.tree.map(
+                lambda f, s: jnp.where(
+                    jnp.reshape(done, done.shape + (1,) * (s.ndim - 1)), f, s
+                ),
+                fresh,
+                state,
+            )
+            return state, (state.parameter, done)
+
+        _, (parameters, dones) = jax.lax.scan(body, state, (keys[1:], step_keys))
+        return state.parameter, parameters, dones
+
+    first, parameters, dones = (np.asarray(x) for x in episodes(keys, step_keys))
+    assert dones.sum() >= 3  # several episodes ended and were redrawn
+
+    def drawn(reset_key):
+        # `reset` splits its key (initial, observation); `initial` splits its
+        # own (the draw, the inner episode).
+        initial_key = jax.random.split(reset_key)[0]
+        return numpy_uniform(jax.random.split(initial_key)[0], 5.0, 15.0)
+
+    for e in range(num_envs):
+        current = drawn(keys[0, e])
+        assert first[e] == current
+        for t in range(num_steps):
+            if dones[t, e]:
+                current = drawn(keys[t + 1, e])
+            assert parameters[t, e] == current
+    # The draws differ between environments and episodes.
+    assert len(np.unique(parameters)) > num_envs
+
+
+def test_randomize_on_reset_refuses_bad_arguments(env):
+    with pytest.raises(ValueError, match="low must be < high"):
+        RandomizeOnReset(env, lambda e: e.params.gravity, 2.0, 1.0)
+    with pytest.raises(ValueError, match="array leaf"):
+        RandomizeOnReset(env, lambda e: e.name, 0.0, 1.0)
+    with pytest.raises(TypeError, match="env"):
+        RandomizeOnReset("CartPole", lambda e: e.params.gravity, 0.0, 1.0)
+
+
+def test_curriculum_and_reset_randomization_under_vmap_over_seeds(env):
+    # One program: a scheduled force under `jax.vmap` over two seeds, on an env
+    # whose gravity is drawn per environment at every reset.
+    wrapped = RandomizeOnReset(env, lambda e: e.params.gravity, 5.0, 15.0)
+    algo = A2C(num_envs=2, num_steps=8)
+    policy = MLPActorCriticPolicy(
+        env=wrapped, width_size=16, depth=1, key=jax.random.key(0)
+    )
+    num_iterations = 4
+
+    def schedule(progress):
+        return 10.0 - 5.0 * progress
+
+    curriculum = ScheduledCurriculum(
+        where=lambda e: e.env.params.force_mag, schedule=schedule
+    )
+    runs = jax.vmap(
+        lambda key: learn_with_curriculum(
+            algo, wrapped, policy, num_iterations * 16, curriculum, key=key
+        )
+    )(jax.random.split(jax.random.key(2), 2))
+    expected = np.float32(10.0) - np.float32(5.0) * (
+        np.arange(num_iterations, dtype=np.float32) / num_iterations
+    )
+    parameters = np.asarray(runs.parameters)
+    assert parameters.shape == (2, num_iterations)
+    for seed in range(2):
+        np.testing.assert_allclose(parameters[seed], expected, rtol=1e-6)
+    # The final env is the one of the last iteration.
+    np.testing.assert_allclose(
+        np.asarray(runs.state.env.env.params.force_mag), expected[-1], rtol=1e-6
+    )
+    gravity = np.asarray(runs.state.step_state.env_state.parameter)
+    assert gravity.shape == (2, algo.num_envs)  # one draw per seed and env
+    assert np.all((gravity >= 5.0) & (gravity < 15.0))
+    assert len(np.unique(gravity)) == gravity.size
+    # The env itself keeps its gravity; only the episodes' states carry draws.
+    np.testing.assert_array_equal(
+        np.asarray(runs.state.env.env.params.gravity),
+        np.full(2, env.params.gravity),
+    )
