@@ -419,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed pairs per cost row"
     )
+    parser.add_argument(
+        "--row", help="run only the rows whose name contains this text"
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         announce_smoke()
@@ -429,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         todo = [dict(row, timesteps=2**18) for row in skrl_rows(args.only)]
     else:
         todo = rows(args.smoke) if args.only in (None, "pendulum") else []
+    if args.row is not None:
+        todo = [row for row in todo if args.row in row["name"]]
     for row in todo:
         print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
         results.append(
