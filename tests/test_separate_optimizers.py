@@ -74,7 +74,9 @@ def field_rates(policy, shared_trunk):
     """Each trainable leaf's rate, from the field it is in."""
     trunk = ACTOR_LR if shared_trunk == "actor" else CRITIC_LR
     rates = []
-    for part, lr in zip(parts(policy), (ACTOR_LR, CRITIC_LR, ACTOR_LR, trunk)):
+    for part, lr in zip(
+        parts(policy), (ACTOR_LR, CRITIC_LR, ACTOR_LR, trunk), strict=True
+    ):
         rates += [lr] * len(jax.tree.leaves(eqx.filter(part, eqx.is_array)))
     return rates
 
@@ -128,7 +130,9 @@ def test_a_frozen_critic_stays_bit_identical(pendulum):
     params = eqx.filter(policy, eqx.is_inexact_array)
     opt_state = set_actor_mask(algo.optimizer.init(params), actor_mask(policy, "actor"))
     new, _, _ = algo.train_batch(policy, opt_state, minibatch(pendulum, policy))
-    for a, b in zip(jax.tree.leaves(policy.critic), jax.tree.leaves(new.critic)):
+    for a, b in zip(
+        jax.tree.leaves(policy.critic), jax.tree.leaves(new.critic), strict=True
+    ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not np.array_equal(policy.actor.layers[0].weight, new.actor.layers[0].weight)
     assert not np.array_equal(policy.log_std, new.log_std)
@@ -150,7 +154,10 @@ def test_a_frozen_actor_stays_bit_identical_under_vmap():
     algo = PPO(**SMALL, actor_optimizer=optax.adam(0.0), critic_learning_rate=1e-2)
     keys = jax.random.split(jax.random.key(2), 2)
     states = train_seeds(algo, env, policy, 3 * 16, keys)
-    for a, b in zip(jax.tree.leaves(policy.actor), jax.tree.leaves(states.policy.actor)):
+    trained = states.policy.actor
+    for a, b in zip(
+        jax.tree.leaves(policy.actor), jax.tree.leaves(trained), strict=True
+    ):
         np.testing.assert_array_equal(np.broadcast_to(a, b.shape), np.asarray(b))
     critic = states.policy.critic.layers[0].weight
     assert not np.array_equal(critic[0], policy.critic.layers[0].weight)

@@ -390,4 +390,3 @@ class AbstractActorCriticPolicy(AbstractPolicy[StateType, ActType, ObsType, Mask
         Returns:
             `(new_state, value)`.
         """
-

@@ -186,7 +186,8 @@ class AbstractFeedForwardActorCriticPolicy(
         Returns:
             A pytree of the policy's structure: `"actor"` for the actor head
             and `log_std`, `"critic"` for the critic head, `"shared"` for
-            everything else (the trunk, such as a shared MLP or the convolutions, and observation statistics).
+            everything else (the trunk, such as a shared MLP or the
+            convolutions, and observation statistics).
         """
         return label_actor_critic(self)
 

@@ -276,7 +276,8 @@ class AbstractRecurrentActorCriticPolicy(
         Returns:
             A pytree of the policy's structure: `"actor"` for the actor head
             and `log_std`, `"critic"` for the critic head, `"shared"` for
-            everything else (the encoder and the recurrent core, which both heads read).
+            everything else (the encoder and the recurrent core, which both
+            heads read).
         """
         return label_actor_critic(self)
 
