@@ -21,8 +21,13 @@ Rows (PPO defaults otherwise, 4 seeds trained at once with ``jax.vmap``):
   (skrl's defaults), and at PPO's default rate with and without it; Pendulum
   with rewards multiplied by 1000 (``TransformReward``; scores divided back by
   1000) with a plain critic, ``normalize_values="running"`` and ``"popart"``;
-  run with ``--seeds 8``; and the throughput cost of each option against PPO
-  without it, timed in interleaved pairs (A B A B, median ratio).
+  run with ``--seeds 8``; and the throughput cost of each option (KL-adaptive
+  rate, value normalisation running and PopArt, separate optimisers, bfloat16
+  mixed precision) against PPO without it, timed in interleaved pairs (A B A
+  B, median ratio); ``--cost-preset gpu`` times accelerator-sized runs.
+  ``--row TEXT`` runs only the rows whose name contains TEXT and
+  ``--summarize FILE...`` prints the tables (with seed-bootstrap intervals of
+  each row's difference from the group's first row) of saved result files.
 
 A seed's score is the mean return of the episodes completed in the last 10% of
 training iterations (stochastic policy), as in ``benchmarks/learning.py``. The
@@ -299,19 +304,42 @@ def render_differences(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Sizes of the timed runs: "cpu" is PPO's defaults (4 envs, 64x64 MLP);
+# "gpu" is an accelerator-sized batch and network, where bfloat16 can pay off.
+COST_PRESETS = {
+    "cpu": ({}, {}),
+    "gpu": (
+        dict(num_envs=4096, num_steps=32, num_epochs=4, num_batches=8),
+        dict(width_size=512, depth=3),
+    ),
+}
+
+
 def run_cost_row(
-    name: str, *, smoke: bool, repeats: int, timesteps: int = 2**15
+    name: str,
+    *,
+    smoke: bool,
+    repeats: int,
+    timesteps: int = 2**15,
+    preset: str = "cpu",
 ) -> dict:
     """Median time ratio (option / plain) of interleaved compiled runs."""
     env = GymnaxToLeraxEnv.from_name("Pendulum-v1")
-    sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2) if smoke else {}
+    sizes, network = COST_PRESETS[preset]
+    if smoke:
+        sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2)
     total = 4 * 32 if smoke else timesteps
     ppo_kwargs, policy_kwargs = COST_OPTIONS[name]
     runs = {
-        "plain": (PPO(**sizes), MLPActorCriticPolicy(env=env, key=jax.random.key(0))),
+        "plain": (
+            PPO(**sizes),
+            MLPActorCriticPolicy(env=env, key=jax.random.key(0), **network),
+        ),
         "option": (
             PPO(**sizes, **ppo_kwargs),
-            MLPActorCriticPolicy(env=env, key=jax.random.key(0), **policy_kwargs),
+            MLPActorCriticPolicy(
+                env=env, key=jax.random.key(0), **network, **policy_kwargs
+            ),
         ),
     }
     learn = eqx.filter_jit(
@@ -328,6 +356,7 @@ def run_cost_row(
     ratios = np.asarray(times["option"]) / np.asarray(times["plain"])
     return dict(
         name=name,
+        preset=preset,
         timesteps=total,
         repeats=repeats,
         seconds_plain=[round(t, 3) for t in times["plain"]],
@@ -481,6 +510,12 @@ def main(argv: list[str] | None = None) -> int:
         "--cost-timesteps", type=int, default=2**15, help="steps per timed run"
     )
     parser.add_argument(
+        "--cost-preset",
+        choices=tuple(COST_PRESETS),
+        default="cpu",
+        help="sizes of the timed runs (gpu: 4096 envs, 512-unit MLP)",
+    )
+    parser.add_argument(
         "--summarize",
         type=Path,
         nargs="+",
@@ -527,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                 smoke=args.smoke,
                 repeats=args.repeats,
                 timesteps=args.cost_timesteps,
+                preset=args.cost_preset,
             )
         )
     if memory:
