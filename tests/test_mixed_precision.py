@@ -13,12 +13,11 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from helpers import ChainEnv
+from helpers import ChainEnv, PointEnv
 from lerax import train_seeds
 from lerax.algorithm import PPO
 from lerax.algorithm._mixed_precision import in_compute_dtype
 from lerax.buffer import RolloutBuffer
-from lerax.compatibility.gymnax import GymnaxToLeraxEnv
 from lerax.policy import MLPActorCriticPolicy
 
 BATCH = 256
@@ -26,12 +25,10 @@ BATCH = 256
 
 @pytest.fixture(scope="module")
 def setup():
-    env = GymnaxToLeraxEnv.from_name("Pendulum-v1")
+    env = PointEnv()
     policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))
     keys = jax.random.split(jax.random.key(1), 6)
-    observations = jax.vmap(lambda k: env.observation_space.sample(key=k))(
-        jax.random.split(keys[0], BATCH)
-    )
+    observations = jax.random.normal(keys[0], (BATCH, 2))
     actions = jax.vmap(lambda k: env.action_space.sample(key=k))(
         jax.random.split(keys[1], BATCH)
     )

@@ -1,7 +1,8 @@
 """Separate optimisers for the actor and the critic (`PPO(critic_learning_rate=...)`).
 
-References: one minibatch update recomputed in float64 NumPy from the loss's
-gradient (taken per leaf, not through PPO's flat vector): global-norm clip, then
+References: one minibatch update of a Box-action policy recomputed in float64
+NumPy from the loss's gradient (taken per leaf, not through PPO's flat vector):
+global-norm clip, then
 Adam's first step, `-lr * g / (|g| + eps)`, at the rate of the part each leaf
 belongs to by its field name; frozen parts (an optimiser at rate 0) compared bit
 for bit.
@@ -17,7 +18,7 @@ import numpy as np
 import optax
 import pytest
 
-from helpers import ChainEnv
+from helpers import ChainEnv, PointEnv
 from lerax import train_seeds
 from lerax.algorithm import PPO, KLAdaptiveLR
 from lerax.algorithm._kl_adaptive import find_kl_adaptive_state
@@ -27,7 +28,6 @@ from lerax.algorithm._separate import (
     set_actor_mask,
 )
 from lerax.buffer import RolloutBuffer
-from lerax.compatibility.gymnax import GymnaxToLeraxEnv
 from lerax.policy import MLPActorCriticPolicy
 
 BATCH = 32
@@ -35,15 +35,13 @@ ACTOR_LR, CRITIC_LR, EPS, MAX_NORM = 1e-3, 5e-2, 1e-8, 0.5
 
 
 @pytest.fixture(scope="module")
-def pendulum():
-    return GymnaxToLeraxEnv.from_name("Pendulum-v1")
+def point_env():
+    return PointEnv()
 
 
 def minibatch(env, policy):
     keys = jax.random.split(jax.random.key(1), 6)
-    observations = jax.vmap(lambda k: env.observation_space.sample(key=k))(
-        jax.random.split(keys[0], BATCH)
-    )
+    observations = jax.random.normal(keys[0], (BATCH, 2))
     actions = jax.vmap(lambda k: env.action_space.sample(key=k))(
         jax.random.split(keys[1], BATCH)
     )
@@ -88,11 +86,11 @@ def by_field(policy):
 @pytest.mark.parametrize(
     "shared, trunk", [((), "actor"), ((16,), "actor"), ((16,), "critic")]
 )
-def test_one_update_matches_numpy(pendulum, shared, trunk):
+def test_one_update_matches_numpy(point_env, shared, trunk):
     policy = MLPActorCriticPolicy(
-        env=pendulum, key=jax.random.key(0), width_size=16, shared_hidden_sizes=shared
+        env=point_env, key=jax.random.key(0), width_size=16, shared_hidden_sizes=shared
     )
-    buffer = minibatch(pendulum, policy)
+    buffer = minibatch(point_env, policy)
     algo = PPO(
         learning_rate=ACTOR_LR,
         critic_learning_rate=CRITIC_LR,
@@ -124,12 +122,12 @@ def test_one_update_matches_numpy(pendulum, shared, trunk):
         np.testing.assert_allclose(np.asarray(new), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_a_frozen_critic_stays_bit_identical(pendulum):
-    policy = MLPActorCriticPolicy(env=pendulum, key=jax.random.key(0), width_size=16)
+def test_a_frozen_critic_stays_bit_identical(point_env):
+    policy = MLPActorCriticPolicy(env=point_env, key=jax.random.key(0), width_size=16)
     algo = PPO(critic_optimizer=optax.adam(0.0))
     params = eqx.filter(policy, eqx.is_inexact_array)
     opt_state = set_actor_mask(algo.optimizer.init(params), actor_mask(policy, "actor"))
-    new, _, _ = algo.train_batch(policy, opt_state, minibatch(pendulum, policy))
+    new, _, _ = algo.train_batch(policy, opt_state, minibatch(point_env, policy))
     for a, b in zip(
         jax.tree.leaves(policy.critic), jax.tree.leaves(new.critic), strict=True
     ):
@@ -196,9 +194,9 @@ def test_kl_adaptive_rates_resume_exactly():
     assert float(actor_rate) != pytest.approx(3e-3)
 
 
-def test_labels_follow_the_fields(pendulum):
+def test_labels_follow_the_fields(point_env):
     policy = MLPActorCriticPolicy(
-        env=pendulum, key=jax.random.key(0), width_size=4, shared_hidden_sizes=(4,)
+        env=point_env, key=jax.random.key(0), width_size=4, shared_hidden_sizes=(4,)
     )
     labels = policy.parameter_labels()
     assert set(jax.tree.leaves(labels.actor)) == {"actor"}

@@ -133,7 +133,8 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         critic_optimizer: An optax transformation replacing the critic's Adam,
             or `None`.
         shared_trunk: Which optimiser trains the parameters both heads read
-            (a shared trunk), with separate optimisers: "actor" or "critic".
+            (a shared trunk), with separate optimisers: "actor" or "critic";
+            `None` means "actor".
         compute_dtype: The dtype of the loss's forward and backward passes
             (`jnp.bfloat16` for mixed precision), or `None`: the parameters'.
     """
@@ -174,7 +175,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     critic_optimizer: optax.GradientTransformation | None = eqx.field(
         default=None, static=True
     )
-    shared_trunk: str = eqx.field(default="actor", static=True)
+    shared_trunk: str | None = eqx.field(default=None, static=True)
     compute_dtype: Any = eqx.field(default=None, static=True)
 
     ppo_loss: ClassVar = staticmethod(_ppo_loss)
@@ -211,7 +212,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         critic_learning_rate: optax.ScalarOrSchedule | None = None,
         actor_optimizer: optax.GradientTransformation | None = None,
         critic_optimizer: optax.GradientTransformation | None = None,
-        shared_trunk: str = "actor",
+        shared_trunk: str | None = None,
         compute_dtype: Any = None,
     ):
         """Configure PPO.
@@ -311,9 +312,9 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             shared_trunk: With separate optimisers, which one trains the
                 parameters both heads read (`MLPActorCriticPolicy`'s
                 `shared_hidden_sizes` trunk, a CNN's convolutions, a recurrent
-                policy's encoder and core): "actor" (default; skrl trains a
-                shared policy-value model with the policy's optimiser) or
-                "critic".
+                policy's encoder and core): "actor" (`None`, the default,
+                means it too; skrl trains a shared policy-value model with the
+                policy's optimiser) or "critic".
             compute_dtype: `jnp.bfloat16` (or `jnp.float16`): mixed precision.
                 The loss's forward and backward passes run on a copy of the
                 policy cast to this dtype; the parameters, the gradient and the
@@ -407,7 +408,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                 "PPO: pass critic_learning_rate or critic_optimizer, not both "
                 "(critic_optimizer replaces the critic's Adam and its rate)."
             )
-        if self.shared_trunk not in ("actor", "critic"):
+        if self.shared_trunk not in (None, "actor", "critic"):
             raise ValueError(
                 "PPO: shared_trunk must be 'actor' or 'critic', got "
                 f"{self.shared_trunk!r}."
@@ -535,7 +536,7 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                 state, reward_normalizer=RewardNormalizerState(self.num_envs)
             )
         if self.separate_optimizers:
-            mask = actor_mask(state.policy, self.shared_trunk)
+            mask = actor_mask(state.policy, self.shared_trunk or "actor")
             opt_state = set_actor_mask(state.opt_state, mask)
             state = dataclasses.replace(state, opt_state=opt_state)
         if isinstance(self.objective, AbstractStatefulObjective):
