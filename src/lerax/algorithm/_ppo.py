@@ -324,8 +324,11 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                 parameters' dtype. See docs/ppo-options.md.
 
         Raises:
-            ValueError: If an argument is out of range (the message names it).
-            TypeError: If `objective` is not an `AbstractPolicyObjective`.
+            ValueError: If an argument is out of range (the message names it),
+                or `critic_learning_rate` and `critic_optimizer` are both given.
+            TypeError: If `objective` is not an `AbstractPolicyObjective`, or
+                `actor_optimizer` / `critic_optimizer` is not an optax
+                `GradientTransformation`.
         """
         self.num_envs = num_envs
         self.num_steps = num_steps
