@@ -93,17 +93,6 @@ def take(tree, k):
     return [x[k] for x in arrays(tree)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fast_compiles():
-    # These tests check what the programs compute, not their speed: XLA's
-    # cheap optimisation level about halves their compile time (measured
-    # 26 s -> 14.5 s for the fixture's program). Restored for other modules.
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
-
-
 @pytest.fixture(scope="module")
 def env():
     return GymnaxToLeraxEnv.from_name("CartPole-v1")
