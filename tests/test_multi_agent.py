@@ -9,6 +9,8 @@ named out of alphabetical order, their rewards differ, and episodes both
 terminate (the agents meet) and truncate (a step limit) inside one rollout.
 """
 
+import shutil
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -18,7 +20,14 @@ from jaxtyping import Array, Bool, Float, Int
 
 from lerax.algorithm import IPPO, MAPPO, AbstractPolicyObjective
 from lerax.callback import EmptyCallback
-from lerax.env import AbstractEnvState, AbstractMultiAgentEnv, AgentBatchEnv
+from lerax.checkpoint import Checkpointer
+from lerax.env import (
+    AbstractEnvState,
+    AbstractMultiAgentEnv,
+    AgentBatchEnv,
+    AgentBatchState,
+)
+from lerax.evaluation import evaluate_team
 from lerax.policy import (
     GRUActorCriticPolicy,
     MLPActorCriticPolicy,
@@ -393,3 +402,112 @@ def test_learn_vmaps_over_seeds(kind):
         assert all(x.shape[:2] == (2, env.num_agents) for x in stacked)
         assert any(not np.allclose(x[0, 0], x[0, 1], atol=1e-6) for x in stacked)
         assert any(not np.allclose(x[0, 1], x[0, 2], atol=1e-6) for x in stacked)
+
+
+def test_checkpoint_resume_is_exact(tmp_path):
+    # MAPPO with one parameter set per agent (stacked optimizer states): a run
+    # resumed from its iteration-1 checkpoint ends bit-for-bit where the
+    # uninterrupted run (which wrote the checkpoints) ended.
+    env = AgentBatchEnv(Rendezvous(), central_critic=True)
+    team = PerAgentPolicy(
+        [MLPCentralCriticPolicy(env, key=k, width_size=8) for k in _agent_keys(3)]
+    )
+    algo = MAPPO(num_envs=2, num_steps=4, num_epochs=2, num_batches=2)
+
+    def run():
+        return algo.learn_state(
+            env,
+            team,
+            3 * 8,
+            key=jax.random.key(1),
+            checkpointer=Checkpointer(tmp_path, every_iterations=1),
+        )
+
+    whole = run()
+    assert Checkpointer(tmp_path, every_iterations=1).steps() == [1, 2, 3]
+    for step in (2, 3):
+        shutil.rmtree(tmp_path / str(step))
+    resumed = run()
+    assert int(resumed.iteration_count) == 3
+    a = jax.tree.leaves(eqx.filter(whole, eqx.is_array))
+    b = jax.tree.leaves(eqx.filter(resumed, eqx.is_array))
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+class ClockState(AbstractEnvState):
+    time: Int[Array, ""]
+
+
+class Clock(AbstractMultiAgentEnv[ClockState]):
+    """Scripted: at step t (1, 2, ...) agent i is paid (i + 1) * t + action;
+    the episode truncates after 3 steps."""
+
+    name: str = eqx.field(static=True, default="Clock")
+    agents: tuple[str, ...] = eqx.field(static=True, default=("p", "q"))
+
+    @property
+    def observation_spaces(self):
+        return {a: Box(0.0, 1.0, shape=(1,)) for a in self.agents}
+
+    @property
+    def action_spaces(self):
+        return {a: Discrete(2) for a in self.agents}
+
+    @property
+    def state_space(self):
+        return None
+
+    def initial(self, *, key):
+        return ClockState(jnp.zeros((), jnp.int32))
+
+    def transition(self, state, actions, *, key):
+        return ClockState(state.time + 1)
+
+    def observations(self, state, *, key):
+        return {a: jnp.full((1,), state.time / 3.0) for a in self.agents}
+
+    def rewards(self, state, actions, next_state, *, key):
+        return {
+            a: (i + 1.0) * next_state.time + actions[a]
+            for i, a in enumerate(self.agents)
+        }
+
+    def terminal(self, state, *, key):
+        return jnp.asarray(False)
+
+    def truncate(self, state):
+        return state.time >= 3
+
+
+def test_evaluate_team_reports_agent_and_team_returns_by_hand():
+    env = AgentBatchEnv(Clock())
+    shared = MLPActorCriticPolicy(env, key=jax.random.key(0), width_size=4)
+    team = PerAgentPolicy(
+        [MLPActorCriticPolicy(env, key=k, width_size=4) for k in _agent_keys(1)[:2]]
+    )
+    for policy in (shared, team):
+        result = evaluate_team(env, policy, key=jax.random.key(2), num_episodes=3)
+        # Deterministic actions, found by hand: each agent's greedy action at
+        # each of the three observations.
+        bonus = np.zeros(2)
+        for t in range(3):
+            observation = env.observation(
+                AgentBatchState(ClockState(jnp.asarray(t))), key=jax.random.key(0)
+            )
+            if isinstance(policy, PerAgentPolicy):
+                _, action = policy(None, observation)
+            else:
+                _, action = jax.vmap(lambda o: shared(None, o))(observation)
+            bonus += np.asarray(action)
+        # Agent i: (i + 1) * (1 + 2 + 3) plus its actions.
+        expected = np.array([6.0, 12.0]) + bonus
+        np.testing.assert_allclose(result.agent_returns, np.tile(expected, (3, 1)))
+        np.testing.assert_allclose(result.team_returns, np.full(3, expected.mean()))
+        np.testing.assert_array_equal(result.lengths, [3, 3, 3])
+        assert bool(result.completed.all())
+    with pytest.raises(TypeError, match="AgentBatchEnv"):
+        evaluate_team(Clock(), shared, key=jax.random.key(0))
