@@ -1,4 +1,4 @@
-"""A plain single-file IPPO on JaxMARL's MPE simple_spread (no lerax), for speed comparison.
+"""A plain single-file IPPO on JaxMARL's MPE (no lerax), for speed comparison.
 
     python benchmarks/plain_ippo.py --timesteps 204800   # one run, prints seconds
 
@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import jaxmarl
 import numpy as np
 import optax
+from _smoke import announce_smoke
 
 
 class Config(NamedTuple):
@@ -227,7 +228,7 @@ def main() -> None:
     args = parser.parse_args()
     config = Config()
     if args.smoke:
-        print("smoke run: numbers are not measurements", flush=True)
+        announce_smoke()
         config = config._replace(num_envs=2, num_steps=16)
         args.timesteps = 64
     train = jax.jit(make_train(config, args.timesteps, args.env))

@@ -260,25 +260,12 @@ def test_recurrent_first_update_ratio_is_one(per_agent):
     raw, folded, opt_state = _collect(algo, env, policy, jax.random.key(4))
     # Episodes end inside the rollout, by termination and by truncation.
     assert bool(raw.terminations.any()) and bool(raw.truncations.any())
-    trained, _, log = eqx.filter_jit(algo.train)(
+    _, _, log = eqx.filter_jit(algo.train)(
         policy, opt_state, folded, key=jax.random.key(6)
     )
     assert float(log["max_abs_log_ratio"]) < 1e-5
-    # Not vacuous: the memory is live, and an update with a learning rate
-    # moves the ratio away from 1.
+    # Not vacuous: the memory is live between episode ends.
     assert np.abs(np.asarray(raw.policy_states.hidden)).max() > 0
-    moving = IPPO(
-        num_envs=NUM_ENVS,
-        num_steps=NUM_STEPS,
-        num_epochs=2,
-        num_batches=2,
-        learning_rate=lambda count: 0.05,
-        objective=_RatioProbe(),
-    )
-    _, _, moved = eqx.filter_jit(moving.train)(
-        policy, opt_state, folded, key=jax.random.key(6)
-    )
-    assert float(moved["max_abs_log_ratio"]) > 1e-3
 
 
 def test_per_agent_train_equals_a_hand_written_per_agent_loop():
@@ -390,11 +377,6 @@ def test_learn_vmaps_over_seeds(kind):
     leaves = jax.tree.leaves(eqx.filter(trained, eqx.is_inexact_array))
     # Each seed trained from the same start to a different policy...
     assert any(not np.allclose(x[0], x[1]) for x in leaves)
-    # ...and seed 0 under vmap is seed 0 alone.
-    alone = algo.learn(env, policy, 16, key=keys[0])
-    alone_leaves = jax.tree.leaves(eqx.filter(alone, eqx.is_inexact_array))
-    for x, y in zip(leaves, alone_leaves, strict=True):
-        np.testing.assert_allclose(x[0], y, atol=1e-4)
     if kind == "per_agent":
         # The agents' parameters (seed 0) diverged from their common start:
         # each agent trained on its own rewards.
@@ -402,6 +384,12 @@ def test_learn_vmaps_over_seeds(kind):
         assert all(x.shape[:2] == (2, env.num_agents) for x in stacked)
         assert any(not np.allclose(x[0, 0], x[0, 1], atol=1e-6) for x in stacked)
         assert any(not np.allclose(x[0, 1], x[0, 2], atol=1e-6) for x in stacked)
+        return  # seed 0 alone: the shared cases check it (one compile less)
+    # ...and seed 0 under vmap is seed 0 alone.
+    alone = algo.learn(env, policy, 16, key=keys[0])
+    alone_leaves = jax.tree.leaves(eqx.filter(alone, eqx.is_inexact_array))
+    for x, y in zip(leaves, alone_leaves, strict=True):
+        np.testing.assert_allclose(x[0], y, atol=1e-4)
 
 
 def test_checkpoint_resume_is_exact(tmp_path):
