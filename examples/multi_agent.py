@@ -1,10 +1,12 @@
 """IPPO and MAPPO on JaxMARL's MPE simple_spread, several seeds in one program.
 
 Three agents must cover three landmarks without colliding. IPPO shares one
-policy between the agents (each observation ends with the agent's one-hot id);
-MAPPO's critic reads the global state (every agent's observation) instead of
-the agent's own. Both train 4 seeds at once (`jax.vmap` over `learn`), then
-the first seed's policy plays a few episodes next to a random team.
+policy between the agents (each observation ends with the agent's one-hot id),
+or gives each agent its own parameters (`PerAgentPolicy`, stacked and
+vmapped); MAPPO's critic reads the global state (every agent's observation)
+instead of the agent's own. Each trains 4 seeds at once (`jax.vmap` over
+`learn`), then the first seed's team plays a few episodes
+(`evaluate_team`: every agent's return and the team's) next to a random team.
 
 python examples/multi_agent.py [--timesteps 102400]
 (LERAX_QUICK=1, or --quick, uses a tiny budget: what CI runs.)
@@ -22,11 +24,15 @@ import jax.numpy as jnp
 from lerax.algorithm import IPPO, MAPPO
 from lerax.compatibility.jaxmarl import JaxMARLToLeraxEnv
 from lerax.env import AgentBatchEnv
-from lerax.policy import MLPActorCriticPolicy, MLPCentralCriticPolicy
+from lerax.evaluation import evaluate_team
+from lerax.policy import MLPActorCriticPolicy, MLPCentralCriticPolicy, PerAgentPolicy
 
 
 def team_return(env, policy, key, episodes=16, steps=26):
-    """Mean over episodes of the summed mean-agent reward (random if no policy)."""
+    """Mean over episodes of the summed mean-agent reward (random if no policy).
+
+    A random team has no policy to give `evaluate_team`, so it plays here.
+    """
 
     def episode(key):
         state, observation, _ = env.reset(key=key)
@@ -73,22 +79,32 @@ def main() -> None:
         entropy_loss_coefficient=0.01,
     )
     keys = jax.random.split(jax.random.key(0), 4)
-    for name, central_critic in (("IPPO", False), ("MAPPO", True)):
-        env = AgentBatchEnv(simple_spread, central_critic=central_critic)
-        if central_critic:
+    for name in ("IPPO", "IPPO per-agent", "MAPPO"):
+        env = AgentBatchEnv(simple_spread, central_critic=name == "MAPPO")
+        if name == "MAPPO":
             algo = MAPPO(**settings)
             policy = MLPCentralCriticPolicy(env, key=jax.random.key(0))
-        else:
+        elif name == "IPPO":
             algo = IPPO(**settings)
             policy = MLPActorCriticPolicy(env, key=jax.random.key(0))
+        else:
+            algo = IPPO(**settings)
+            agent_keys = jax.random.split(jax.random.key(0), env.num_agents)
+            policy = PerAgentPolicy(
+                [MLPActorCriticPolicy(env, key=k) for k in agent_keys]
+            )
         trained = eqx.filter_jit(
             jax.vmap(lambda k, a=algo, e=env, p=policy: a.learn(e, p, timesteps, key=k))
         )(keys)
         first = jax.tree.map(lambda x: x[0] if eqx.is_array(x) else x, trained)
+        result = evaluate_team(
+            env, first, key=jax.random.key(1), num_episodes=16, deterministic=False
+        )
+        agents = ", ".join(f"{r:.1f}" for r in result.agent_returns.mean(0))
         print(
             f"{name}: {timesteps:,} env steps x 4 seeds; seed 0's team return "
-            f"{team_return(env, first, jax.random.key(1)):.1f} "
-            f"(random team {team_return(env, None, jax.random.key(1)):.1f})"
+            f"{float(result.team_returns.mean()):.1f} (agents {agents}; random "
+            f"team {team_return(env, None, jax.random.key(1)):.1f})"
         )
 
 

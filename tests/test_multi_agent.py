@@ -1,11 +1,15 @@
 """Multi-agent training: the agent batch, GAE per agent with the team's episode
-ends (against NumPy), recurrent replay equal to the rollout, heterogeneous
-agents refused, IPPO/MAPPO under `jax.vmap` over seeds.
+ends (against NumPy), recurrent replay equal to the rollout (the first update's
+ratio is 1 with frozen parameters, shared and per-agent), one parameter set
+per agent against a hand-written per-agent loop, heterogeneous agents refused,
+IPPO/MAPPO under `jax.vmap` over seeds.
 
 The environment is a small one written here (`Rendezvous`): its agents are
 named out of alphabetical order, their rewards differ, and episodes both
 terminate (the agents meet) and truncate (a step limit) inside one rollout.
 """
+
+import shutil
 
 import equinox as eqx
 import jax
@@ -14,13 +18,21 @@ import numpy as np
 import pytest
 from jaxtyping import Array, Bool, Float, Int
 
-from lerax.algorithm import IPPO, MAPPO, evaluate_buffer
+from lerax.algorithm import IPPO, MAPPO, AbstractPolicyObjective
 from lerax.callback import EmptyCallback
-from lerax.env import AbstractEnvState, AbstractMultiAgentEnv, AgentBatchEnv
+from lerax.checkpoint import Checkpointer
+from lerax.env import (
+    AbstractEnvState,
+    AbstractMultiAgentEnv,
+    AgentBatchEnv,
+    AgentBatchState,
+)
+from lerax.evaluation import evaluate_team
 from lerax.policy import (
     GRUActorCriticPolicy,
     MLPActorCriticPolicy,
     MLPCentralCriticPolicy,
+    PerAgentPolicy,
 )
 from lerax.space import Box, Discrete
 
@@ -111,14 +123,14 @@ def _collect(algo, env, policy, key):
         env, policy, state.step_state, EmptyCallback(), jax.random.key(3)
     )
     folded = algo.post_collect(env, policy, None, raw, key=key)
-    return raw, folded
+    return raw, folded, state.opt_state
 
 
 @pytest.fixture(scope="module")
 def shared():
     env = AgentBatchEnv(Rendezvous())
     policy = MLPActorCriticPolicy(env, key=jax.random.key(0), width_size=16)
-    raw, folded = _collect(IPPO_ALGO, env, policy, jax.random.key(1))
+    raw, folded, _ = _collect(IPPO_ALGO, env, policy, jax.random.key(1))
     return env, policy, raw, folded
 
 
@@ -209,23 +221,101 @@ def test_masks_are_stacked_in_agent_order(shared):
     assert taken.all()
 
 
-def test_recurrent_replay_equals_the_rollout():
-    # With frozen parameters the first update's ratio is 1: re-running the
-    # shared GRU over each (environment, agent) sequence, restarting at the
-    # team's episode ends, gives the rollout's log-probabilities and values.
+class _RatioProbe(AbstractPolicyObjective):
+    """The plain surrogate, reporting the largest |log ratio| of each minibatch."""
+
+    def __call__(self, inputs):
+        loss = -(inputs.ratio * inputs.advantages).mean()
+        largest = jnp.max(jnp.abs(inputs.log_ratio))
+        return loss, {"max_abs_log_ratio": jax.lax.stop_gradient(largest)}
+
+
+def _agent_keys(seed):
+    return jax.random.split(jax.random.key(seed), len(AGENTS))
+
+
+@pytest.mark.parametrize("per_agent", [False, True])
+def test_recurrent_first_update_ratio_is_one(per_agent):
+    # With frozen parameters (learning rate 0) PPO's replay of each
+    # (environment, agent) sequence, restarting the GRU at the team's episode
+    # ends, gives the rollout's log-probabilities: every minibatch's ratio is 1.
     env = AgentBatchEnv(Rendezvous())
-    policy = GRUActorCriticPolicy(
-        env=env, key=jax.random.key(2), hidden_size=8, encoder_sizes=(8,)
+
+    def gru(key):
+        return GRUActorCriticPolicy(env=env, key=key, hidden_size=8, encoder_sizes=(8,))
+
+    policy = (
+        PerAgentPolicy([gru(k) for k in _agent_keys(2)])
+        if per_agent
+        else gru(jax.random.key(2))
     )
-    raw, folded = _collect(IPPO_ALGO, env, policy, jax.random.key(4))
+    algo = IPPO(
+        num_envs=NUM_ENVS,
+        num_steps=NUM_STEPS,
+        num_epochs=2,
+        num_batches=2,
+        learning_rate=lambda count: 0.0,
+        objective=_RatioProbe(),
+    )
+    raw, folded, opt_state = _collect(algo, env, policy, jax.random.key(4))
+    # Episodes end inside the rollout, by termination and by truncation.
     assert bool(raw.terminations.any()) and bool(raw.truncations.any())
-    sequences = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), folded.without_next())
-    values, log_probs, _ = evaluate_buffer(policy, sequences)
-    np.testing.assert_allclose(log_probs, sequences.log_probs, atol=1e-5)
-    np.testing.assert_allclose(values, sequences.values, atol=1e-5)
-    # The memory is live (not reset every step) between episode ends.
-    hidden = np.asarray(raw.policy_states.hidden)
-    assert np.abs(hidden).max() > 0
+    _, _, log = eqx.filter_jit(algo.train)(
+        policy, opt_state, folded, key=jax.random.key(6)
+    )
+    assert float(log["max_abs_log_ratio"]) < 1e-5
+    # Not vacuous: the memory is live between episode ends.
+    assert np.abs(np.asarray(raw.policy_states.hidden)).max() > 0
+
+
+def test_per_agent_train_equals_a_hand_written_per_agent_loop():
+    # One parameter set per agent: `train` is PPO's `train` vmapped over the
+    # agents. Reference: PPO's `train` called once per agent (a Python loop)
+    # on that agent's columns of the folded rollout and its optimizer state.
+    env = AgentBatchEnv(Rendezvous())
+    policy = PerAgentPolicy(
+        [MLPActorCriticPolicy(env, key=k, width_size=8) for k in _agent_keys(7)]
+    )
+    raw, folded, opt_state = _collect(IPPO_ALGO, env, policy, jax.random.key(8))
+    key = jax.random.key(9)
+    trained, _, _ = eqx.filter_jit(IPPO_ALGO.train)(policy, opt_state, folded, key=key)
+    num_agents = env.num_agents
+
+    @eqx.filter_jit
+    def reference(policy, opt_state, folded, key):
+        keys = jax.random.split(key, num_agents)
+        out = []
+        for a in range(num_agents):
+            agent_opt = jax.tree.map(lambda x, a=a: x[a], opt_state)
+            columns = jax.tree.map(lambda x, a=a: x[:, a::num_agents], folded)
+            agent, _, _ = IPPO_ALGO.ppo.train(
+                policy.agent(a), agent_opt, columns, key=keys[a]
+            )
+            out.append(agent)
+        return out
+
+    expected = reference(policy, opt_state, folded, key)
+    for a in range(num_agents):
+        got = jax.tree.leaves(eqx.filter(trained.agent(a), eqx.is_inexact_array))
+        want = jax.tree.leaves(eqx.filter(expected[a], eqx.is_inexact_array))
+        before = jax.tree.leaves(eqx.filter(policy.agent(a), eqx.is_inexact_array))
+        assert any(not np.allclose(w, b) for w, b in zip(want, before, strict=True))
+        for x, y in zip(got, want, strict=True):
+            np.testing.assert_allclose(x, y, atol=1e-5)
+    # GAE used each agent's own critic: the stored values are per agent.
+    for a in range(num_agents):
+        value = jax.vmap(lambda s, o, a=a: policy.agent(a).value(s, o)[1])
+        np.testing.assert_allclose(
+            folded.values[:, a::num_agents].reshape(-1),
+            value(
+                jax.tree.map(
+                    lambda x, a=a: x[:, :, a].reshape((-1,) + x.shape[3:]),
+                    raw.policy_states,
+                ),
+                raw.observations[:, :, a].reshape(-1, raw.observations.shape[-1]),
+            ),
+            atol=1e-5,
+        )
 
 
 def test_heterogeneous_agents_are_refused_by_name():
@@ -267,8 +357,9 @@ def _learn_seeds(algo, env, policy, keys):
     return eqx.filter_jit(jax.vmap(lambda k: algo.learn(env, policy, 16, key=k)))(keys)
 
 
-@pytest.mark.parametrize("central_critic", [False, True])
-def test_learn_vmaps_over_seeds(central_critic):
+@pytest.mark.parametrize("kind", ["shared", "per_agent", "central_critic"])
+def test_learn_vmaps_over_seeds(kind):
+    central_critic = kind == "central_critic"
     env = AgentBatchEnv(Rendezvous(), central_critic=central_critic)
     if central_critic:
         algo = MAPPO(num_envs=2, num_steps=4, num_epochs=2, num_batches=2)
@@ -278,13 +369,133 @@ def test_learn_vmaps_over_seeds(central_critic):
     else:
         algo = IPPO(num_envs=2, num_steps=4, num_epochs=2, num_batches=2)
         policy = MLPActorCriticPolicy(env, key=jax.random.key(0), width_size=8)
+        if kind == "per_agent":
+            # Every agent starts from the same parameters.
+            policy = PerAgentPolicy([policy] * env.num_agents)
     keys = jax.random.split(jax.random.key(5), 2)
     trained = _learn_seeds(algo, env, policy, keys)
     leaves = jax.tree.leaves(eqx.filter(trained, eqx.is_inexact_array))
     # Each seed trained from the same start to a different policy...
     assert any(not np.allclose(x[0], x[1]) for x in leaves)
+    if kind == "per_agent":
+        # The agents' parameters (seed 0) diverged from their common start:
+        # each agent trained on its own rewards.
+        stacked = jax.tree.leaves(eqx.filter(trained.policies, eqx.is_inexact_array))
+        assert all(x.shape[:2] == (2, env.num_agents) for x in stacked)
+        assert any(not np.allclose(x[0, 0], x[0, 1], atol=1e-6) for x in stacked)
+        assert any(not np.allclose(x[0, 1], x[0, 2], atol=1e-6) for x in stacked)
+        return  # seed 0 alone: the shared cases check it (one compile less)
     # ...and seed 0 under vmap is seed 0 alone.
     alone = algo.learn(env, policy, 16, key=keys[0])
     alone_leaves = jax.tree.leaves(eqx.filter(alone, eqx.is_inexact_array))
     for x, y in zip(leaves, alone_leaves, strict=True):
         np.testing.assert_allclose(x[0], y, atol=1e-4)
+
+
+def test_checkpoint_resume_is_exact(tmp_path):
+    # MAPPO with one parameter set per agent (stacked optimizer states): a run
+    # resumed from its iteration-1 checkpoint ends bit-for-bit where the
+    # uninterrupted run (which wrote the checkpoints) ended.
+    env = AgentBatchEnv(Rendezvous(), central_critic=True)
+    team = PerAgentPolicy(
+        [MLPCentralCriticPolicy(env, key=k, width_size=8) for k in _agent_keys(3)]
+    )
+    algo = MAPPO(num_envs=2, num_steps=4, num_epochs=2, num_batches=2)
+
+    def run():
+        return algo.learn_state(
+            env,
+            team,
+            3 * 8,
+            key=jax.random.key(1),
+            checkpointer=Checkpointer(tmp_path, every_iterations=1),
+        )
+
+    whole = run()
+    assert Checkpointer(tmp_path, every_iterations=1).steps() == [1, 2, 3]
+    for step in (2, 3):
+        shutil.rmtree(tmp_path / str(step))
+    resumed = run()
+    assert int(resumed.iteration_count) == 3
+    a = jax.tree.leaves(eqx.filter(whole, eqx.is_array))
+    b = jax.tree.leaves(eqx.filter(resumed, eqx.is_array))
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+class ClockState(AbstractEnvState):
+    time: Int[Array, ""]
+
+
+class Clock(AbstractMultiAgentEnv[ClockState]):
+    """Scripted: at step t (1, 2, ...) agent i is paid (i + 1) * t + action;
+    the episode truncates after 3 steps."""
+
+    name: str = eqx.field(static=True, default="Clock")
+    agents: tuple[str, ...] = eqx.field(static=True, default=("p", "q"))
+
+    @property
+    def observation_spaces(self):
+        return {a: Box(0.0, 1.0, shape=(1,)) for a in self.agents}
+
+    @property
+    def action_spaces(self):
+        return {a: Discrete(2) for a in self.agents}
+
+    @property
+    def state_space(self):
+        return None
+
+    def initial(self, *, key):
+        return ClockState(jnp.zeros((), jnp.int32))
+
+    def transition(self, state, actions, *, key):
+        return ClockState(state.time + 1)
+
+    def observations(self, state, *, key):
+        return {a: jnp.full((1,), state.time / 3.0) for a in self.agents}
+
+    def rewards(self, state, actions, next_state, *, key):
+        return {
+            a: (i + 1.0) * next_state.time + actions[a]
+            for i, a in enumerate(self.agents)
+        }
+
+    def terminal(self, state, *, key):
+        return jnp.asarray(False)
+
+    def truncate(self, state):
+        return state.time >= 3
+
+
+def test_evaluate_team_reports_agent_and_team_returns_by_hand():
+    env = AgentBatchEnv(Clock())
+    shared = MLPActorCriticPolicy(env, key=jax.random.key(0), width_size=4)
+    team = PerAgentPolicy(
+        [MLPActorCriticPolicy(env, key=k, width_size=4) for k in _agent_keys(1)[:2]]
+    )
+    for policy in (shared, team):
+        result = evaluate_team(env, policy, key=jax.random.key(2), num_episodes=3)
+        # Deterministic actions, found by hand: each agent's greedy action at
+        # each of the three observations.
+        bonus = np.zeros(2)
+        for t in range(3):
+            observation = env.observation(
+                AgentBatchState(ClockState(jnp.asarray(t))), key=jax.random.key(0)
+            )
+            if isinstance(policy, PerAgentPolicy):
+                _, action = policy(None, observation)
+            else:
+                _, action = jax.vmap(lambda o: shared(None, o))(observation)
+            bonus += np.asarray(action)
+        # Agent i: (i + 1) * (1 + 2 + 3) plus its actions.
+        expected = np.array([6.0, 12.0]) + bonus
+        np.testing.assert_allclose(result.agent_returns, np.tile(expected, (3, 1)))
+        np.testing.assert_allclose(result.team_returns, np.full(3, expected.mean()))
+        np.testing.assert_array_equal(result.lengths, [3, 3, 3])
+        assert bool(result.completed.all())
+    with pytest.raises(TypeError, match="AgentBatchEnv"):
+        evaluate_team(Clock(), shared, key=jax.random.key(0))

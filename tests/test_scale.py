@@ -283,6 +283,15 @@ def test_four_devices_train_like_one(four_devices):
     )
 
 
+def test_ippo_per_agent_on_four_devices_trains_like_one(four_devices):
+    _, facts, results = four_devices
+    assert facts["ippo_leaves"] > 0
+    for i in range(facts["ippo_leaves"]):
+        np.testing.assert_allclose(
+            results[f"ippo_four_{i}"], results[f"ippo_one_{i}"], atol=ATOL, rtol=RTOL
+        )
+
+
 def test_envs_and_rollout_buffer_are_split_over_four_devices(four_devices):
     _, facts, _ = four_devices
     # num_envs = 8 over 4 devices: 2 envs each; observations have 2 entries.

@@ -20,14 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from helpers import ChainEnv  # noqa: E402
 from lerax._sharding import tracing_on  # noqa: E402
-from lerax.algorithm import PPO  # noqa: E402
+from lerax.algorithm import IPPO, PPO  # noqa: E402
 from lerax.callback import (  # noqa: E402
     CSVBackend,
     EpisodeStatisticsCallback,
     LoggingCallback,
 )
 from lerax.checkpoint import Checkpointer  # noqa: E402
-from lerax.policy import MLPActorCriticPolicy  # noqa: E402
+from lerax.env import AgentBatchEnv  # noqa: E402
+from lerax.policy import MLPActorCriticPolicy, PerAgentPolicy  # noqa: E402
 from lerax.scale import sweep  # noqa: E402
 
 NUM_ENVS, NUM_STEPS, ITERATIONS = 8, 8, 3
@@ -148,6 +149,23 @@ def main() -> None:
         )
     except ValueError as error:
         facts["indivisible_error"] = str(error)
+
+    # IPPO with one parameter set per agent: four devices like one.
+    from test_multi_agent import Rendezvous
+
+    team_env = AgentBatchEnv(Rendezvous())
+    team = PerAgentPolicy(
+        [
+            MLPActorCriticPolicy(team_env, key=k, width_size=8)
+            for k in jax.random.split(key, 3)
+        ]
+    )
+    ippo = IPPO(num_envs=4, num_steps=4, num_epochs=2, num_batches=2)
+    one_team = ippo.learn(team_env, team, 32, key=key)
+    four_team = ippo.learn(team_env, team, 32, key=key, mesh=mesh)
+    for i, (a, b) in enumerate(zip(arrays(one_team), arrays(four_team), strict=True)):
+        results[f"ippo_one_{i}"], results[f"ippo_four_{i}"] = a, b
+    facts["ippo_leaves"] = len(arrays(team))
 
     np.savez(out / "results.npz", **results)
     (out / "results.json").write_text(json.dumps(facts))

@@ -15,6 +15,13 @@ Until `post_collect`, a collected buffer's `rewards` are the team reward (the
 mean of the agents' rewards: what episode statistics, loggers and progress
 report) and its `returns` carry each agent's own reward, stacked; `post_collect`
 replaces both (rewards per agent, returns by GAE).
+
+With a `lerax.policy.PerAgentPolicy` (one parameter set per agent, stacked)
+the same rollout is collected with a `jax.vmap` over the agents' parameters,
+GAE runs per agent with that agent's critic, and `train` is PPO's `train`
+under a `jax.vmap` over the agent axis: each agent's parameters are updated on
+that agent's samples only, with its own optimizer state and minibatch
+shuffle, in one program.
 """
 
 # No `from __future__ import annotations` here: Equinox recognises an
@@ -32,6 +39,7 @@ from jaxtyping import Array, Key, Scalar
 from lerax.buffer import RolloutBuffer
 from lerax.callback import AbstractCallback
 from lerax.env import AgentBatchEnv, clip_to_action_space
+from lerax.policy import PerAgentPolicy
 
 from ._actor_critic import gae_post_collect
 from ._base import PolicyType
@@ -51,6 +59,21 @@ def _fold(tree: Any) -> Any:
         lambda x: jnp.reshape(x, (x.shape[0], x.shape[1] * x.shape[2]) + x.shape[3:]),
         tree,
     )
+
+
+def _split_agents(tree: Any, num_agents: int) -> Any:
+    """`(num_steps, envs * agents, ...)` to `(agents, num_steps, envs, ...)`."""
+    return jax.tree.map(
+        lambda x: jnp.moveaxis(
+            jnp.reshape(x, (x.shape[0], -1, num_agents) + x.shape[2:]), 2, 0
+        ),
+        tree,
+    )
+
+
+def _join_agents(tree: Any) -> Any:
+    """`(agents, num_steps, envs, ...)` to `(num_steps, envs * agents, ...)`."""
+    return _fold(jax.tree.map(lambda x: jnp.moveaxis(x, 0, 2), tree))
 
 
 def _make_ppo(owner: str, kwargs: dict[str, Any]) -> PPO:
@@ -151,10 +174,34 @@ class AbstractMultiAgentPPO(AbstractOnPolicyAlgorithm[PolicyType]):
             TypeError: At trace time, if the environment is not an
                 `AgentBatchEnv`.
             ValueError: At trace time, if its `central_critic` does not match
-                the algorithm.
+                the algorithm, or a `PerAgentPolicy` has another number of
+                agents than the environment.
         """
         env = self._check_env(state.env)
         num_agents = env.num_agents
+        policy = state.policy
+        if isinstance(policy, PerAgentPolicy):
+            if policy.num_agents != num_agents:
+                raise ValueError(
+                    f"{type(self).__name__}: the PerAgentPolicy holds "
+                    f"{policy.num_agents} agents' parameters but {env.name} has "
+                    f"{num_agents} agents ({', '.join(env.env.agents)})."
+                )
+
+            # `PerAgentPolicy.reset` already stacks the agents' states; each
+            # agent has its own optimizer state (PPO's set-up applied to each).
+            def agent_opt_state(agent_policy):
+                agent_state = dataclasses.replace(
+                    state,
+                    policy=agent_policy,
+                    opt_state=self.optimizer.init(
+                        eqx.filter(agent_policy, eqx.is_inexact_array)
+                    ),
+                )
+                return self.ppo.post_reset(agent_state).opt_state
+
+            opt_state = eqx.filter_vmap(agent_opt_state)(policy.policies)
+            return dataclasses.replace(state, opt_state=opt_state)
         policy_state = jax.tree.map(
             lambda x: jnp.repeat(x[:, None], num_agents, axis=1),
             state.step_state.policy_state,
@@ -194,17 +241,28 @@ class AbstractMultiAgentPPO(AbstractOnPolicyAlgorithm[PolicyType]):
         )
         action_mask = env.action_mask(state.env_state, key=mask_key)
 
-        def act(policy_state, observation, k, mask):
-            return policy.action_and_value(
+        def act(agent_policy, policy_state, observation, k, mask):
+            return agent_policy.action_and_value(
                 policy_state, observation, key=k, action_mask=mask
             )
 
-        policy_state, action, value, log_prob = jax.vmap(act)(
-            state.policy_state,
-            state.observation,
-            jax.random.split(action_key, num_agents),
-            action_mask,
-        )
+        action_keys = jax.random.split(action_key, num_agents)
+        if isinstance(policy, PerAgentPolicy):
+            policy_state, action, value, log_prob = eqx.filter_vmap(act)(
+                policy.policies,
+                state.policy_state,
+                state.observation,
+                action_keys,
+                action_mask,
+            )
+            reset_policy_state = policy.reset(key=policy_key)
+        else:
+            policy_state, action, value, log_prob = jax.vmap(
+                lambda *args: act(policy, *args)
+            )(state.policy_state, state.observation, action_keys, action_mask)
+            reset_policy_state = jax.vmap(lambda k: policy.reset(key=k))(
+                jax.random.split(policy_key, num_agents)
+            )
         env_action = (
             jax.vmap(lambda a: clip_to_action_space(env.action_space, a))(action)
             if self.ppo.clip_actions
@@ -239,9 +297,6 @@ class AbstractMultiAgentPPO(AbstractOnPolicyAlgorithm[PolicyType]):
         )
         done = outcome.done
         reset_env_state, reset_observation, _ = env.reset(key=reset_key)
-        reset_policy_state = jax.vmap(lambda k: policy.reset(key=k))(
-            jax.random.split(policy_key, num_agents)
-        )
         next_state = next_step_state(
             outcome,
             env_state=select_where(done, reset_env_state, env_state),
@@ -273,7 +328,8 @@ class AbstractMultiAgentPPO(AbstractOnPolicyAlgorithm[PolicyType]):
         Returns:
             A buffer with leading axes `(num_steps, num_envs * num_agents)`
             (environment-major), each agent's own rewards, the team's episode
-            flags repeated for every agent, and advantages and returns by GAE.
+            flags repeated for every agent, and advantages and returns by GAE
+            (each agent's own critic with a `PerAgentPolicy`).
         """
         del step_state, key
         num_agents = env.num_agents
@@ -294,6 +350,16 @@ class AbstractMultiAgentPPO(AbstractOnPolicyAlgorithm[PolicyType]):
             next_policy_states=_fold(buffer.next_policy_states),
             action_masks=_fold(buffer.action_masks),
         )
+        if isinstance(policy, PerAgentPolicy):
+            per_agent = eqx.filter_vmap(
+                lambda agent_policy, agent_buffer: gae_post_collect(
+                    agent_policy,
+                    agent_buffer,
+                    gamma=self.gamma,
+                    gae_lambda=self.gae_lambda,
+                )
+            )(policy.policies, _split_agents(folded, num_agents))
+            return _join_agents(per_agent)
         return gae_post_collect(
             policy, folded, gamma=self.gamma, gae_lambda=self.gae_lambda
         )
@@ -306,18 +372,41 @@ class AbstractMultiAgentPPO(AbstractOnPolicyAlgorithm[PolicyType]):
         *,
         key: Key[Array, ""],
     ) -> tuple[PolicyType, optax.OptState, dict[str, Scalar]]:
-        """PPO's `train` on the folded rollout.
+        """PPO's `train` on the folded rollout (per agent with `PerAgentPolicy`).
+
+        With a `PerAgentPolicy`, PPO's `train` runs under `jax.vmap` over the
+        agents: agent `i`'s parameters and optimizer state are updated on agent
+        `i`'s samples (columns `i, i + num_agents, ...` of the folded rollout),
+        with the key `jax.random.split(key, num_agents)[i]`; the log is the
+        mean over the agents.
 
         Args:
-            policy: The shared policy.
-            opt_state: The optimizer state.
+            policy: The shared policy, or a `PerAgentPolicy`.
+            opt_state: The optimizer state (stacked over the agents with a
+                `PerAgentPolicy`).
             buffer: The folded rollout from `post_collect`.
             key: A JAX PRNG key.
 
         Returns:
             The updated policy and optimizer state, and PPO's log.
         """
-        return self.ppo.train(policy, opt_state, buffer, key=key)
+        if not isinstance(policy, PerAgentPolicy):
+            return self.ppo.train(policy, opt_state, buffer, key=key)
+        num_agents = policy.num_agents
+
+        def train_agent(agent_policy, agent_opt_state, agent_buffer, agent_key):
+            return self.ppo.train(
+                agent_policy, agent_opt_state, agent_buffer, key=agent_key
+            )
+
+        policies, opt_state, log = eqx.filter_vmap(train_agent)(
+            policy.policies,
+            opt_state,
+            _split_agents(buffer, num_agents),
+            jax.random.split(key, num_agents),
+        )
+        log = jax.tree.map(lambda x: jnp.mean(x, axis=0), log)
+        return eqx.tree_at(lambda p: p.policies, policy, policies), opt_state, log
 
 
 class IPPO(AbstractMultiAgentPPO[PolicyType]):

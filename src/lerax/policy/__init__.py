@@ -31,6 +31,7 @@ from ._guard import check_env_and_policy as check_env_and_policy
 from ._load import load as load
 from ._mlp import MLPActorCriticPolicy as MLPActorCriticPolicy
 from ._normalization import RunningMeanStd as RunningMeanStd
+from ._per_agent import PerAgentPolicy as PerAgentPolicy
 from ._q import (
     AbstractQPolicy as AbstractQPolicy,
     CNNQPolicy as CNNQPolicy,
@@ -66,6 +67,7 @@ __all__ = [
     "MLPQPolicy",
     "NormalizedValueMLP",
     "NullPolicyState",
+    "PerAgentPolicy",
     "RecurrentPolicyState",
     "RunningMeanStd",
     "check_env_and_policy",
