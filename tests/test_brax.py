@@ -133,6 +133,7 @@ def test_check_env_passes_and_ppo_trains_under_vmap_over_seeds():
 
     env = BraxToLeraxEnv("inverted_pendulum", episode_length=3, full_state_critic=True)
     check_env(env)
+
     # The critic observation is Brax's pipeline state (q, qd), read directly.
     def critic_and_state(key):
         pipeline = env.initial(key=key).brax_state.pipeline_state
