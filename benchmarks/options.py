@@ -148,10 +148,11 @@ class CueEnv(AbstractEnv):
 
 OFFSET_HORIZON = 32
 OFFSET_STEP = 0.1
+OFFSET_SCALE = 10.0
 
 
 class OffsetState(AbstractEnvState):
-    """The position, the hidden offset and the time since reset."""
+    """The position, the hidden offset's draw and the time since reset."""
 
     x: jax.Array
     offset: jax.Array
@@ -161,15 +162,16 @@ class OffsetState(AbstractEnvState):
 class HiddenOffsetEnv(AbstractEnv):
     """Move to 0 on a line; every reward carries an offset the agent cannot see.
 
-    The offset (uniform in [-1, 1], drawn per episode) changes the value of a
-    state by up to 1 / (1 - gamma) but not the best action: a critic that
-    cannot see it explains little of the returns, so the advantages are noisy.
-    The critic observation is `(x, offset)`; with `offset_scale=0` the task is
-    the same without the offset (for scoring).
+    Each state holds a fresh uniform draw `u` in [-1, 1]; the reward of the
+    step taken from it is `offset_scale * u - |x'|`. The offset changes the
+    value of the state by `offset_scale * u` but not the best action: a critic
+    that cannot see it explains little of the returns, so the advantages are
+    noisy. The critic observation is `(x, u)`; with `offset_scale=0` the task
+    is the same without the offset (for scoring).
     """
 
     name: str = eqx.field(static=True, default="HiddenOffset")
-    offset_scale: float = eqx.field(static=True, default=1.0)
+    offset_scale: float = eqx.field(static=True, default=OFFSET_SCALE)
 
     @property
     def action_space(self) -> Discrete:
@@ -183,7 +185,7 @@ class HiddenOffsetEnv(AbstractEnv):
 
     @property
     def critic_observation_space(self) -> Box:
-        """`[x, offset]`."""
+        """`[x, u]`: the position and the offset's uniform draw."""
         return Box(-1.0, 1.0, shape=(2,))
 
     def initial(self, *, key):
@@ -191,15 +193,15 @@ class HiddenOffsetEnv(AbstractEnv):
         x_key, offset_key = jax.random.split(key)
         return OffsetState(
             x=jax.random.uniform(x_key, minval=-1.0, maxval=1.0),
-            offset=self.offset_scale
-            * jax.random.uniform(offset_key, minval=-1.0, maxval=1.0),
+            offset=jax.random.uniform(offset_key, minval=-1.0, maxval=1.0),
             time=jnp.zeros((), jnp.int32),
         )
 
     def transition(self, state, action, *, key):
-        """Move by `OFFSET_STEP` left or right, or stay."""
+        """Move by `OFFSET_STEP` left or right, or stay; draw a new offset."""
         x = jnp.clip(state.x + OFFSET_STEP * (action - 1), -1.0, 1.0)
-        return OffsetState(x=x, offset=state.offset, time=state.time + 1)
+        offset = jax.random.uniform(key, minval=-1.0, maxval=1.0)
+        return OffsetState(x=x, offset=offset, time=state.time + 1)
 
     def observation(self, state, *, key):
         """The position only."""
@@ -210,8 +212,8 @@ class HiddenOffsetEnv(AbstractEnv):
         return jnp.stack([state.x, state.offset])
 
     def reward(self, state, action, next_state, *, key):
-        """The hidden offset minus the distance to 0."""
-        return next_state.offset - jnp.abs(next_state.x)
+        """The hidden offset of the state acted in, minus the distance to 0."""
+        return self.offset_scale * state.offset - jnp.abs(next_state.x)
 
     def terminal(self, state, *, key):
         """Never."""
@@ -244,12 +246,22 @@ def bootstrap_ci(values: np.ndarray, *, seed: int = 0) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def run_privileged_row(name: str, *, smoke: bool, num_seeds: int, seed: int) -> dict:
+PRIVILEGED_TIMESTEPS = 2**14
+
+
+def run_privileged_row(
+    name: str,
+    *,
+    smoke: bool,
+    num_seeds: int,
+    seed: int,
+    timesteps: int = PRIVILEGED_TIMESTEPS,
+) -> dict:
     """Train every seed of one critic at once; score on the task without offset."""
     env = HiddenOffsetEnv()
     scoring = HiddenOffsetEnv(offset_scale=0.0)
     algo = offset_algo(smoke)
-    total = 64 if smoke else 2**16
+    total = 64 if smoke else timesteps
     cls = PRIVILEGED_POLICIES[name]
     keys = jax.random.split(jax.random.key(seed), num_seeds)
     train_keys, eval_keys = jnp.unstack(jax.vmap(jax.random.split)(keys), axis=1)

@@ -27,6 +27,7 @@ from lerax.env import (
     TimeLimit,
     check_env,
 )
+from lerax.export import export_policy, load_policy
 from lerax.policy import (
     MLPActorCriticPolicy,
     MLPPrivilegedCriticPolicy,
@@ -239,10 +240,15 @@ def test_learn_under_vmap_then_the_saved_acting_policy_needs_only_observations(
     def act(p, obs):
         return p(p.reset(key=jax.random.key(0)), obs)[1]
 
+    actions = jax.vmap(lambda o: act(one, o))(observations)
     np.testing.assert_array_equal(
-        jax.vmap(lambda o: act(loaded, o))(observations),
-        jax.vmap(lambda o: act(one, o))(observations),
+        jax.vmap(lambda o: act(loaded, o))(observations), actions
     )
+    # The exported program takes the observation alone.
+    exported = load_policy(export_policy(one, tmp_path / "privileged"))
+    np.testing.assert_array_equal(exported(np.asarray(observations))["action"], actions)
+    with pytest.raises(TypeError, match="PrivilegedObservation"):
+        export_policy(one, tmp_path / "with-value", include_value=True)
 
 
 def test_a_symmetric_policy_stores_no_critic_observation():
