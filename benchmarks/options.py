@@ -24,14 +24,15 @@ Rows (PPO defaults otherwise, 4 seeds trained at once with ``jax.vmap``):
   run with ``--seeds 8``; and the throughput cost of each option against PPO
   without it, timed in interleaved pairs (A B A B, median ratio).
 - the privileged critic (``--only skrl-privileged``, also part of ``skrl``): a
-  task of this script's own where every reward carries a per-episode offset
-  the agent cannot see (``HiddenOffsetEnv``: move to 0 on a line, reward
-  ``offset - |x|``, 32-step episodes truncated); ``MLPPrivilegedCriticPolicy``
-  (critic reads ``(x, offset)``) against ``MLPActorCriticPolicy`` (critic reads
-  ``x``), same sizes; score: the final deterministic policy's mean return over
-  64 episodes of the task without the offset (0 is perfect), with a 95%
-  bootstrap CI over seeds and of the difference; and the throughput cost of
-  the privileged critic, A B A B.
+  task of this script's own where every reward carries an offset the agent
+  cannot see (``HiddenOffsetEnv``: move to 0 on a line, reward
+  ``10 u - |x'|`` with ``u`` uniform in [-1, 1] drawn afresh in every state,
+  32-step episodes truncated), 2**14 steps per seed;
+  ``MLPPrivilegedCriticPolicy`` (critic reads ``(x, u)``) against
+  ``MLPActorCriticPolicy`` (critic reads ``x``), same sizes; score: the final
+  deterministic policy's mean return over 64 episodes of the task without the
+  offset (0 is perfect), with a 95% bootstrap CI over seeds and of the
+  difference; and the throughput cost of the privileged critic, A B A B.
 
 A seed's score is the mean return of the episodes completed in the last 10% of
 training iterations (stochastic policy), as in ``benchmarks/learning.py``. The
