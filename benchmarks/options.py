@@ -21,8 +21,13 @@ Rows (PPO defaults otherwise, 4 seeds trained at once with ``jax.vmap``):
   (skrl's defaults), and at PPO's default rate with and without it; Pendulum
   with rewards multiplied by 1000 (``TransformReward``; scores divided back by
   1000) with a plain critic, ``normalize_values="running"`` and ``"popart"``;
-  run with ``--seeds 8``; and the throughput cost of each option against PPO
-  without it, timed in interleaved pairs (A B A B, median ratio).
+  run with ``--seeds 8``; and the throughput cost of each option (KL-adaptive
+  rate, value normalisation running and PopArt, separate optimisers, bfloat16
+  mixed precision) against PPO without it, timed in interleaved pairs (A B A
+  B, median ratio); ``--cost-preset gpu`` times accelerator-sized runs.
+  ``--row TEXT`` runs only the rows whose name contains TEXT and
+  ``--summarize FILE...`` prints the tables (with seed-bootstrap intervals of
+  each row's difference from the group's first row) of saved result files.
 - the privileged critic (``--only skrl-privileged``, also part of ``skrl``): a
   task of this script's own where every reward carries an offset the agent
   cannot see (``HiddenOffsetEnv``: move to 0 on a line, reward
@@ -462,20 +467,83 @@ COST_OPTIONS = {
     "kl_adaptive_lr": (dict(kl_adaptive_lr=KLAdaptiveLR(0.008)), {}),
     "normalize_values='running'": ({}, dict(normalize_values="running")),
     "normalize_values='popart'": ({}, dict(normalize_values="popart")),
+    "critic_learning_rate (separate optimisers)": (
+        dict(critic_learning_rate=1e-3),
+        {},
+    ),
+    "compute_dtype=bfloat16": (dict(compute_dtype=jnp.bfloat16), {}),
 }
 
 
-def run_cost_row(name: str, *, smoke: bool, repeats: int) -> dict:
+def bootstrap_interval(
+    a: list[float], b: list[float], *, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float, float]:
+    """The difference of means `mean(b) - mean(a)` and its 95% bootstrap interval.
+
+    Seeds are resampled with replacement within each row, independently.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    diffs = b[rng.integers(0, b.size, (resamples, b.size))].mean(axis=1) - a[
+        rng.integers(0, a.size, (resamples, a.size))
+    ].mean(axis=1)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return float(b.mean() - a.mean()), float(low), float(high)
+
+
+def render_differences(results: list[dict]) -> str:
+    """Each row against the group's first row: difference of means, 95% CI."""
+    if len(results) < 2:
+        return ""
+    base = results[0]
+    lines = [
+        f"| row | difference of means vs {base['name']} | 95% interval |",
+        "| --- | --- | --- |",
+    ]
+    for r in results[1:]:
+        diff, low, high = bootstrap_interval(
+            base["score_per_seed"], r["score_per_seed"]
+        )
+        lines.append(f"| {r['name']} | {diff:+.1f} | [{low:+.1f}, {high:+.1f}] |")
+    return "\n".join(lines) + "\n"
+
+
+# Sizes of the timed runs: "cpu" is PPO's defaults (4 envs, 64x64 MLP);
+# "gpu" is an accelerator-sized batch and network, where bfloat16 can pay off.
+COST_PRESETS = {
+    "cpu": ({}, {}),
+    "gpu": (
+        dict(num_envs=4096, num_steps=32, num_epochs=4, num_batches=8),
+        dict(width_size=512, depth=3),
+    ),
+}
+
+
+def run_cost_row(
+    name: str,
+    *,
+    smoke: bool,
+    repeats: int,
+    timesteps: int = 2**15,
+    preset: str = "cpu",
+) -> dict:
     """Median time ratio (option / plain) of interleaved compiled runs."""
     env = GymnaxToLeraxEnv.from_name("Pendulum-v1")
-    sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2) if smoke else {}
-    total = 4 * 32 if smoke else 2**15
+    sizes, network = COST_PRESETS[preset]
+    if smoke:
+        sizes = dict(num_envs=2, num_steps=16, num_epochs=1, num_batches=2)
+    total = 4 * 32 if smoke else timesteps
     ppo_kwargs, policy_kwargs = COST_OPTIONS[name]
     runs = {
-        "plain": (PPO(**sizes), MLPActorCriticPolicy(env=env, key=jax.random.key(0))),
+        "plain": (
+            PPO(**sizes),
+            MLPActorCriticPolicy(env=env, key=jax.random.key(0), **network),
+        ),
         "option": (
             PPO(**sizes, **ppo_kwargs),
-            MLPActorCriticPolicy(env=env, key=jax.random.key(0), **policy_kwargs),
+            MLPActorCriticPolicy(
+                env=env, key=jax.random.key(0), **network, **policy_kwargs
+            ),
         ),
     }
     learn = eqx.filter_jit(
@@ -492,6 +560,7 @@ def run_cost_row(name: str, *, smoke: bool, repeats: int) -> dict:
     ratios = np.asarray(times["option"]) / np.asarray(times["plain"])
     return dict(
         name=name,
+        preset=preset,
         timesteps=total,
         repeats=repeats,
         seconds_plain=[round(t, 3) for t in times["plain"]],
@@ -608,6 +677,21 @@ def render_markdown(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summarize(paths: list[Path]) -> int:
+    """Print the tables of saved result files, rows in the files' order."""
+    results, costs = [], []
+    for path in paths:
+        report = json.loads(path.read_text())
+        results += report["results"]
+        costs += report["costs"]
+    if results:
+        print(render_markdown(results))
+        print(render_differences(results))
+    if costs:
+        print(render_cost_markdown(costs))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the rows; exit 1 if a full run misses the -200 target."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -631,7 +715,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed pairs per cost row"
     )
+    parser.add_argument(
+        "--row", help="run only the rows (and cost rows) whose name contains this"
+    )
+    parser.add_argument(
+        "--cost-timesteps", type=int, default=2**15, help="steps per timed run"
+    )
+    parser.add_argument(
+        "--cost-preset",
+        choices=tuple(COST_PRESETS),
+        default="cpu",
+        help="sizes of the timed runs (gpu: 4096 envs, 512-unit MLP)",
+    )
+    parser.add_argument(
+        "--summarize",
+        type=Path,
+        nargs="+",
+        help="print the tables (with bootstrap intervals) of saved result files",
+    )
     args = parser.parse_args(argv)
+    if args.summarize:
+        return summarize(args.summarize)
     if args.smoke:
         announce_smoke()
     if args.seeds < 1:
@@ -641,6 +745,8 @@ def main(argv: list[str] | None = None) -> int:
         todo = [dict(row, timesteps=2**18) for row in skrl_rows(args.only)]
     else:
         todo = rows(args.smoke) if args.only in (None, "pendulum") else []
+    if args.row is not None:
+        todo = [row for row in todo if args.row in row["name"]]
     for row in todo:
         print(f"[options] {row['name']} ...", file=sys.stderr, flush=True)
         results.append(
@@ -656,6 +762,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[options]   score {memory[-1]['score']}", file=sys.stderr)
     if results:
         print(render_markdown(results))
+    if results and args.only in ("skrl", "skrl-kl", "skrl-value"):
+        print(render_differences(results))
     privileged = []
     for name in PRIVILEGED_POLICIES if args.only in ("skrl", "skrl-privileged") else []:
         print(f"[options] hidden offset, {name} ...", file=sys.stderr, flush=True)
@@ -668,8 +776,18 @@ def main(argv: list[str] | None = None) -> int:
     if privileged:
         print(render_privileged_markdown(privileged))
     for name in COST_OPTIONS if args.only in ("skrl", "skrl-cost") else []:
+        if args.row is not None and args.row not in name:
+            continue
         print(f"[options] cost of {name} ...", file=sys.stderr, flush=True)
-        costs.append(run_cost_row(name, smoke=args.smoke, repeats=args.repeats))
+        costs.append(
+            run_cost_row(
+                name,
+                smoke=args.smoke,
+                repeats=args.repeats,
+                timesteps=args.cost_timesteps,
+                preset=args.cost_preset,
+            )
+        )
     if args.only in ("skrl", "skrl-cost", "skrl-privileged"):
         print("[options] cost of the privileged critic ...", file=sys.stderr)
         costs.append(run_privileged_cost(smoke=args.smoke, repeats=args.repeats))

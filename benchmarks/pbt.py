@@ -1,22 +1,31 @@
 """Population-based training against a grid of the same budget, and its throughput.
 
-CartPole-v1, PPO with 4 envs x 64 steps, 4 epochs of 4 minibatches; the explored
-and the swept field is the learning rate in [1e-4, 1e-2].
+PPO; the explored (PBT) and swept (grid) fields are the learning rate in
+[1e-4, 1e-2] and the entropy coefficient in [0, 0.05].
 
-- learning: `--runs` independent PBT runs (8 members, exploit every `--interval`
-  iterations, `lerax.pbt` vmapped over the run keys: one program) against a
-  grid of 8 fixed learning rates (log-spaced over the same range, `lerax.sweep`)
-  on as many seeds. A PBT run and one seed of the grid spend the same
-  environment steps (8 members x budget). Reported: per run, the best member's
-  mean return over the last interval (PBT), and the best grid cell's (the cell
-  with the highest mean over seeds, then its per-seed returns): mean and a
-  bootstrap 95% CI over runs.
-- throughput: a population of 8 in one program against 8 separate `learn`
-  calls of the same budget (compiled once, timed after), interleaved A B A B,
-  medians of `--repeats` pairs.
+- `--part pbt`: `--runs` independent PBT runs (8 members, exploit every
+  `--interval` iterations, `lerax.pbt` vmapped over the run keys: one program).
+  The member with the highest final fitness of each run is then re-evaluated on
+  `--eval-episodes` fresh episodes (`evaluate_policy`, new keys).
+- `--part grid`: a grid of 8 fixed settings (4 log-spaced learning rates x
+  entropy 0 and 0.01, `lerax.sweep`) on `--runs` seeds. A PBT run and one seed
+  of the grid spend the same environment steps (8 members x budget). The cell
+  with the highest mean final training return is chosen, and its policy of each
+  seed is re-evaluated like PBT's best members. Like is compared with like:
+  both are selected by training return and scored on fresh episodes.
+- `--part report`: the table (mean and bootstrap 95% CI over runs) and a plot
+  of the discovered schedules (`--plot`), from the files the parts wrote.
+- `--part throughput`: a population of 8 in one program against 8 separate
+  `learn` calls of the same budget (compiled once, timed after), interleaved
+  A B A B, medians of `--repeats` pairs (CartPole-v1).
 
-python benchmarks/pbt.py [--smoke] [--only learning|throughput] [--runs 4]
-    [--timesteps 16384] [--interval 8] [--out results.json]
+Environments: CartPole-v1 (4 envs x 64 steps, 4 epochs of 4 minibatches) and
+Acrobot-v1 (the lerax preset: 5 envs x 100 steps, 5 epochs of 5 minibatches,
+normalised observations).
+
+python benchmarks/pbt.py [--smoke] [--env Acrobot-v1] [--part pbt|grid|report|
+    throughput] [--runs 4] [--timesteps N] [--interval 20] [--results DIR]
+    [--plot FILE]
 """
 
 from __future__ import annotations
@@ -24,7 +33,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -33,11 +44,27 @@ from _smoke import announce_smoke
 import lerax
 from lerax.algorithm import PPO
 from lerax.compatibility.gymnax import GymnaxToLeraxEnv
+from lerax.evaluation import evaluate_policy
 from lerax.policy import MLPActorCriticPolicy
 from lerax.scale import pbt, sweep
 
-SETTINGS = dict(num_envs=4, num_steps=64, num_epochs=4, num_batches=4)
-LOW, HIGH = 1e-4, 1e-2
+ENVS = {
+    "CartPole-v1": (
+        dict(num_envs=4, num_steps=64, num_epochs=4, num_batches=4),
+        {},
+    ),
+    "Acrobot-v1": (
+        dict(num_envs=5, num_steps=100, num_epochs=5, num_batches=5),
+        {"normalize_observations": True},
+    ),
+}
+SEARCH = {"learning_rate": (1e-4, 1e-2), "entropy_loss_coefficient": (0.0, 0.05)}
+GRID = {
+    "learning_rate": np.geomspace(1e-4, 1e-2, 4),
+    "entropy_loss_coefficient": np.asarray([0.0, 0.01]),
+}
+LOW, HIGH = SEARCH["learning_rate"]
+SETTINGS = ENVS["CartPole-v1"][0]
 MEMBERS = 8
 
 
@@ -48,8 +75,16 @@ def bootstrap_ci(values, seed: int = 0) -> tuple[float, float]:
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def learning(args, env, make_policy) -> dict:
-    algo = PPO(**SETTINGS)
+def evaluate(env, policies, key, episodes: int) -> list[float]:
+    # Mean return of each policy over `episodes` fresh episodes.
+    out = []
+    for policy, k in zip(policies, jax.random.split(key, len(policies)), strict=True):
+        result = evaluate_policy(env, policy, key=k, num_episodes=episodes)
+        out.append(float(np.mean(np.asarray(result.returns))))
+    return out
+
+
+def part_pbt(args, env, make_policy, algo) -> dict:
     run_keys = jax.random.split(jax.random.key(args.seed), args.runs)
     # One shared initial policy per run keeps `pbt` traceable under vmap; the
     # members still differ in their keys and hyperparameters.
@@ -61,7 +96,7 @@ def learning(args, env, make_policy) -> dict:
             env,
             policy,
             args.timesteps,
-            {"learning_rate": (LOW, HIGH)},
+            SEARCH,
             population_size=MEMBERS,
             interval=args.interval,
             key=key,
@@ -70,64 +105,132 @@ def learning(args, env, make_policy) -> dict:
 
     start = time.perf_counter()
     states = jax.block_until_ready(jax.vmap(one_run)(run_keys))
-    pbt_seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start
     fitness = np.asarray(states.fitness)[:, -1]  # (runs, members)
-    pbt_final = np.nanmax(np.where(np.isnan(fitness), -np.inf, fitness), axis=1)
-    best_members = np.argmax(np.where(np.isnan(fitness), -np.inf, fitness), axis=1)
+    ranked = np.where(np.isnan(fitness), -np.inf, fitness)
+    best_members = np.argmax(ranked, axis=1)
     schedules = []
+    policies = []
     for r in range(args.runs):
         run = lerax.scale.PBTResult(
             pbt_state=lerax.select(states, r),
             interval=args.interval,
-            names=("learning_rate",),
+            names=tuple(SEARCH),
         )
-        schedules.append(run.schedule(int(best_members[r]))["learning_rate"].tolist())
+        schedule = run.schedule(int(best_members[r]))
+        schedules.append({k: v.tolist() for k, v in schedule.items()})
+        policies.append(lerax.select(states.members.policy, (r, int(best_members[r]))))
+    evaluated = evaluate(
+        env, policies, jax.random.key(args.seed + 100), args.eval_episodes
+    )
+    out = {
+        "env": args.env,
+        "budget_per_member": args.timesteps,
+        "members": MEMBERS,
+        "interval": args.interval,
+        "training_return": ranked.max(axis=1).tolist(),
+        "evaluated_return": evaluated,
+        "schedules": schedules,
+        "seconds_incl_compile": seconds,
+    }
+    print(
+        f"PBT ({args.runs} runs x {MEMBERS} members, {args.timesteps} steps each): "
+        f"best member's training return {np.mean(out['training_return']):.1f}, "
+        f"re-evaluated {np.mean(evaluated):.1f} ({seconds:.0f} s)"
+    )
+    return out
 
-    grid = np.geomspace(LOW, HIGH, MEMBERS)
+
+def part_grid(args, env, make_policy, algo) -> dict:
     start = time.perf_counter()
     result = sweep(
         algo,
         env,
         make_policy,
         args.timesteps,
-        {"learning_rate": grid},
+        GRID,
         jax.random.split(jax.random.key(args.seed + 2), args.runs),
         window=args.interval,
     )
-    grid_seconds = time.perf_counter() - start
+    jax.block_until_ready(result.final_returns)
+    seconds = time.perf_counter() - start
     best = result.best()
-    grid_final = np.asarray(result.final_returns)[best]
+    policies = [lerax.select(result.state.policy, (best, s)) for s in range(args.runs)]
+    evaluated = evaluate(
+        env, policies, jax.random.key(args.seed + 200), args.eval_episodes
+    )
+    settings = {k: float(np.asarray(v)[best]) for k, v in result.settings.items()}
     out = {
-        "budget_per_member": args.timesteps,
-        "members": MEMBERS,
-        "interval": args.interval,
-        "pbt_final": pbt_final.tolist(),
-        "pbt_mean": float(np.mean(pbt_final)),
-        "pbt_ci": bootstrap_ci(pbt_final),
-        "pbt_schedules": schedules,
-        "grid_best_learning_rate": float(grid[best]),
-        "grid_final": grid_final.tolist(),
-        "grid_mean": float(np.nanmean(grid_final)),
-        "grid_ci": bootstrap_ci(grid_final[~np.isnan(grid_final)]),
-        "grid_table": result.table(),
-        "seconds_incl_compile": {"pbt": pbt_seconds, "grid": grid_seconds},
+        "env": args.env,
+        "budget_per_run": args.timesteps,
+        "cells": int(np.asarray(result.final_returns).shape[0]),
+        "best_setting": settings,
+        "training_return": np.asarray(result.final_returns)[best].tolist(),
+        "evaluated_return": evaluated,
+        "table": result.table(),
+        "seconds_incl_compile": seconds,
     }
-    print(
-        f"PBT ({args.runs} runs x {MEMBERS} members, {args.timesteps} steps each): "
-        f"final {out['pbt_mean']:.1f} [95% CI {out['pbt_ci'][0]:.1f}, "
-        f"{out['pbt_ci'][1]:.1f}]"
-    )
-    print(
-        f"best grid cell (lr={grid[best]:.2g}, {args.runs} seeds): final "
-        f"{out['grid_mean']:.1f} [95% CI {out['grid_ci'][0]:.1f}, "
-        f"{out['grid_ci'][1]:.1f}]"
-    )
     print(result.table())
+    print(
+        f"best grid cell {settings}: training return "
+        f"{np.nanmean(out['training_return']):.1f}, re-evaluated "
+        f"{np.mean(evaluated):.1f} ({seconds:.0f} s)"
+    )
     return out
 
 
+def part_report(args) -> dict:
+    folder = Path(args.results)
+    pbt_file, grid_file = (
+        folder / f"pbt-{args.env}.json",
+        folder / f"grid-{args.env}.json",
+    )
+    pbt_out, grid_out = (
+        json.loads(pbt_file.read_text()),
+        json.loads(grid_file.read_text()),
+    )
+    rows = {}
+    for name, out in (("PBT, best member", pbt_out), ("best grid cell", grid_out)):
+        values = out["evaluated_return"]
+        low, high = bootstrap_ci(values)
+        rows[name] = {
+            "per_run": values,
+            "mean": float(np.mean(values)),
+            "ci": [low, high],
+        }
+        print(
+            f"| {name} | {', '.join(f'{v:.1f}' for v in values)} | "
+            f"{np.mean(values):.1f} | [{low:.1f}, {high:.1f}] |"
+        )
+    print("grid's best setting:", grid_out["best_setting"])
+    if args.plot:
+        figure_module = __import__("matplotlib.figure", fromlist=["Figure"])
+        figure = figure_module.Figure(figsize=(9, 3.5), layout="constrained")
+        axes = figure.subplots(1, len(SEARCH))
+        for ax, name in zip(axes, SEARCH, strict=True):
+            for r, schedule in enumerate(pbt_out["schedules"]):
+                values = schedule[name]
+                x = (np.arange(len(values)) + 1) * pbt_out["interval"]
+                ax.step(x, values, where="pre", label=f"run {r}")
+            ax.axhline(
+                grid_out["best_setting"][name],
+                color="k",
+                ls="--",
+                lw=1,
+                label="grid's best",
+            )
+            if name == "learning_rate":
+                ax.set_yscale("log")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel(name)
+        axes[0].legend(fontsize=7)
+        figure.suptitle(f"PBT schedules of the best lineages, {args.env}")
+        figure.savefig(args.plot, dpi=110)
+    return rows
+
+
 def throughput(args, env, make_policy) -> dict:
-    algo = PPO(**SETTINGS)
+    algo = PPO(**ENVS["CartPole-v1"][0])
     policies = [make_policy(k) for k in jax.random.split(jax.random.key(5), MEMBERS)]
 
     def population(i):
@@ -184,30 +287,47 @@ def throughput(args, env, make_policy) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--only", choices=("learning", "throughput"))
+    parser.add_argument("--env", choices=tuple(ENVS), default="CartPole-v1")
+    parser.add_argument("--part", choices=("pbt", "grid", "report", "throughput"))
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--timesteps", type=int, default=16384)
     parser.add_argument("--interval", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--eval-episodes", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out")
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--plot")
     args = parser.parse_args()
     if args.smoke:
         announce_smoke()
         args.runs, args.timesteps, args.interval, args.repeats = 2, 4 * 256, 2, 1
-    env = GymnaxToLeraxEnv.from_name("CartPole-v1")
+        args.eval_episodes = 2
+    env = GymnaxToLeraxEnv.from_name(args.env)
+    settings, policy_kwargs = ENVS[args.env]
+    algo = PPO(**settings)
 
     def make_policy(key):
-        return MLPActorCriticPolicy(env=env, key=key)
+        return MLPActorCriticPolicy(env=env, key=key, **policy_kwargs)
 
-    results = {"command": " ".join(["python benchmarks/pbt.py"])}
-    if args.only in (None, "learning"):
-        results["learning"] = learning(args, env, make_policy)
-    if args.only in (None, "throughput"):
-        results["throughput"] = throughput(args, env, make_policy)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=1)
+    folder = Path(args.results)
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = ("pbt", "grid", "throughput") if args.smoke else (args.part,)
+    for part in parts:
+        if part == "pbt":
+            out = part_pbt(args, env, make_policy, algo)
+        elif part == "grid":
+            out = part_grid(args, env, make_policy, algo)
+        elif part == "throughput":
+            out = throughput(args, env, make_policy)
+        elif part == "report":
+            part_report(args)
+            continue
+        else:
+            parser.error("--part is required (pbt, grid, report or throughput)")
+        command = "python benchmarks/pbt.py " + " ".join(sys.argv[1:])
+        out["command"] = command
+        if not args.smoke:
+            (folder / f"{part}-{args.env}.json").write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

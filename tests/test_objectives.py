@@ -198,6 +198,7 @@ def test_bad_objective_arguments_fail_naming_them():
 # ------------------------------------------------- the default is PPO as before
 
 
+@pytest.mark.usefixtures("full_xla_optimization")  # compares with a default build
 @pytest.mark.parametrize("name", sorted(reference.RECIPES))
 def test_default_objective_reproduces_ppo_from_before_objectives(name):
     # tests/fixtures/ppo_objective_reference.npz was written by

@@ -22,6 +22,10 @@ from lerax.algorithm import PPO
 from lerax.checkpoint import Checkpointer
 from lerax.policy import MLPActorCriticPolicy
 
+# The fixtures were written by a default build; bit-for-bit equality needs the
+# same XLA optimisation level (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("full_xla_optimization")
+
 FIXTURES = Path(__file__).parent / "fixtures"
 _spec = importlib.util.spec_from_file_location(
     "make_fixtures", Path(__file__).parent / "scripts" / "make_fixtures.py"

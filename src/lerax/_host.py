@@ -38,7 +38,7 @@ import numpy as np
 from jax.custom_batching import custom_vmap
 from jaxtyping import Array, Int
 
-from lerax._sharding import current_mesh
+from lerax._sharding import spread_over_devices
 
 _HOSTS: dict[int, Any] = {}
 _IDS = itertools.count()
@@ -206,7 +206,7 @@ def emit(
             after an asynchronous receiver has handled this and every earlier
             delivery (set it on a run's last delivery).
     """
-    ordered = ordered and current_mesh() is None
+    ordered = ordered and not spread_over_devices()
     leaves, treedef = jax.tree.flatten((handle, jnp.asarray(final, bool), data))
 
     @custom_vmap

@@ -24,15 +24,23 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 _MESH: contextvars.ContextVar[Mesh | None] = contextvars.ContextVar(
     "lerax_mesh", default=None
 )
+# True while tracing a program whose batch of runs (a population's members) is
+# split over devices by its caller (`lerax.pbt(mesh=)`): host callbacks are then
+# unordered, as under `tracing_on`, while the runs' own arrays are not split.
+_RUNS_SPLIT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "lerax_runs_split", default=False
+)
 
 
-def check_mesh(owner: str, mesh: Any, num_envs: int) -> None:
+def check_mesh(owner: str, mesh: Any, num_envs: int, *, what: str = "num_envs") -> None:
     """Raise if `mesh` cannot shard `num_envs` environments (host side, pre-compile).
 
     Args:
         owner: The class or function the mesh was given to, for the message.
         mesh: The mesh (or None, which is always fine).
-        num_envs: The algorithm's number of environments.
+        num_envs: The size split over the mesh (the algorithm's number of
+            environments, or a population's members).
+        what: The name of that size, for the message.
 
     Raises:
         TypeError: If `mesh` is not a `jax.sharding.Mesh`.
@@ -49,13 +57,13 @@ def check_mesh(owner: str, mesh: Any, num_envs: int) -> None:
         )
     if len(mesh.axis_names) != 1:
         raise ValueError(
-            f"{owner}: mesh must have one axis (the environments are sharded along "
-            f"it), got {len(mesh.axis_names)} axes {tuple(mesh.axis_names)}."
+            f"{owner}: mesh must have one axis ({what} is split along it), got "
+            f"{len(mesh.axis_names)} axes {tuple(mesh.axis_names)}."
         )
     if num_envs % mesh.size:
         raise ValueError(
-            f"{owner}: num_envs={num_envs} does not divide over the mesh's "
-            f"{mesh.size} devices; choose num_envs a multiple of {mesh.size}."
+            f"{owner}: {what}={num_envs} does not divide over the mesh's "
+            f"{mesh.size} devices; choose {what} a multiple of {mesh.size}."
         )
 
 
@@ -78,6 +86,35 @@ def tracing_on(mesh: Mesh | None) -> Iterator[None]:
         yield
     finally:
         _MESH.reset(token)
+
+
+@contextlib.contextmanager
+def runs_split(split: bool) -> Iterator[None]:
+    """Mark the program being traced as split over devices along its runs.
+
+    Args:
+        split: Whether it is (False changes nothing).
+
+    Yields:
+        Nothing.
+    """
+    token = _RUNS_SPLIT.set(bool(split) or _RUNS_SPLIT.get())
+    try:
+        yield
+    finally:
+        _RUNS_SPLIT.reset(token)
+
+
+def spread_over_devices() -> bool:
+    """Whether the program being traced runs over several devices of a mesh.
+
+    Either its environments are split (`tracing_on`) or its runs are
+    (`runs_split`); JAX then supports no ordered host callbacks.
+
+    Returns:
+        True inside either context.
+    """
+    return _MESH.get() is not None or _RUNS_SPLIT.get()
 
 
 def current_mesh() -> Mesh | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -31,6 +31,7 @@ from ._kl_adaptive import (
     scale_by_kl_adaptive_lr,
 )
 from ._learning_rate import learning_rate_in_use
+from ._mixed_precision import check_compute_dtype, in_compute_dtype
 from ._nonfinite import guarded_update
 from ._objective import (
     AbstractPolicyObjective,
@@ -49,6 +50,7 @@ from ._schedule import (
     scale_by_linear_anneal,
     set_anneal_horizon,
 )
+from ._separate import actor_mask, set_actor_mask, split_actor_critic
 
 
 def _shuffled_minibatches(
@@ -124,6 +126,17 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             `policy_objective`).
         kl_adaptive_lr: The KL-adaptive learning-rate rule (skrl's
             `KLAdaptiveLR`), or `None`: a fixed rate or schedule.
+        critic_learning_rate: The critic's learning rate (a scalar or an optax
+            schedule) when the critic has its own optimiser, or `None`.
+        actor_optimizer: An optax transformation replacing the actor's Adam,
+            or `None`.
+        critic_optimizer: An optax transformation replacing the critic's Adam,
+            or `None`.
+        shared_trunk: Which optimiser trains the parameters both heads read
+            (a shared trunk), with separate optimisers: "actor" or "critic";
+            `None` means "actor".
+        compute_dtype: The dtype of the loss's forward and backward passes
+            (`jnp.bfloat16` for mixed precision), or `None`: the parameters'.
     """
 
     num_envs: int = eqx.field(static=True)
@@ -153,6 +166,17 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     # Last, so the leaf order of the fields before it is unchanged.
     objective: AbstractPolicyObjective | None = None
     kl_adaptive_lr: KLAdaptiveLR | None = None
+    critic_learning_rate: Float[Array, ""] | optax.Schedule | None = hyperparameter(
+        None, low=0.0, low_open=True
+    )
+    actor_optimizer: optax.GradientTransformation | None = eqx.field(
+        default=None, static=True
+    )
+    critic_optimizer: optax.GradientTransformation | None = eqx.field(
+        default=None, static=True
+    )
+    shared_trunk: str | None = eqx.field(default=None, static=True)
+    compute_dtype: Any = eqx.field(default=None, static=True)
 
     ppo_loss: ClassVar = staticmethod(_ppo_loss)
     ppo_loss_grad: ClassVar = staticmethod(
@@ -185,6 +209,11 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         normalize_rewards: bool = False,
         objective: AbstractPolicyObjective | None = None,
         kl_adaptive_lr: KLAdaptiveLR | None = None,
+        critic_learning_rate: optax.ScalarOrSchedule | None = None,
+        actor_optimizer: optax.GradientTransformation | None = None,
+        critic_optimizer: optax.GradientTransformation | None = None,
+        shared_trunk: str | None = None,
+        compute_dtype: Any = None,
     ):
         """Configure PPO.
 
@@ -255,11 +284,51 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                 to `[min_lr, max_lr]`. The rate is kept in the optimizer state
                 (checkpointed, per seed under `jax.vmap`); the log's
                 `learning_rate` is the rate of the iteration's last update.
-                `None` (default): off.
+                `None` (default): off. With separate optimisers the rule moves
+                each part's rate (the actor's from `learning_rate`, the
+                critic's from `critic_learning_rate`) by the same factors,
+                each clamped to `[min_lr, max_lr]`, as skrl does with one
+                scheduler class for both networks; a part given as a
+                transformation (`actor_optimizer`, `critic_optimizer`) keeps
+                its own rule.
+            critic_learning_rate: Separate optimisers (skrl's
+                `learning_rate=(actor, critic)`): the critic's parameters get
+                their own Adam at this rate (> 0, or an optax schedule of the
+                minibatch-update count) while `learning_rate` becomes the
+                actor's. `None` (default): one optimiser for the whole policy
+                (unless `actor_optimizer` or `critic_optimizer` is given, when
+                the critic's rate is `learning_rate`). Gradients are clipped to
+                `max_grad_norm` over the whole policy first;
+                `anneal_learning_rate` anneals both parts. The policy declares
+                its parts (`parameter_labels`).
+            actor_optimizer: An optax transformation that replaces the
+                actor's Adam (after the global clip), e.g. `optax.adamw(...)`;
+                separate optimisers on. Static: a new one recompiles, and it is
+                not swept by `jax.vmap`. `None` (default): Adam at
+                `learning_rate`.
+            critic_optimizer: The same for the critic (instead of
+                `critic_learning_rate`). `None` (default): Adam at
+                `critic_learning_rate` (or `learning_rate`).
+            shared_trunk: With separate optimisers, which one trains the
+                parameters both heads read (`MLPActorCriticPolicy`'s
+                `shared_hidden_sizes` trunk, a CNN's convolutions, a recurrent
+                policy's encoder and core): "actor" (`None`, the default,
+                means it too; skrl trains a shared policy-value model with the
+                policy's optimiser) or "critic".
+            compute_dtype: `jnp.bfloat16` (or `jnp.float16`): mixed precision.
+                The loss's forward and backward passes run on a copy of the
+                policy cast to this dtype; the parameters, the gradient and the
+                optimiser state stay float32, and the action distribution and
+                the loss are computed in float32. Acting (the rollout) uses the
+                float32 policy. `None` (default): everything in the
+                parameters' dtype. See docs/ppo-options.md.
 
         Raises:
-            ValueError: If an argument is out of range (the message names it).
-            TypeError: If `objective` is not an `AbstractPolicyObjective`.
+            ValueError: If an argument is out of range (the message names it),
+                or `critic_learning_rate` and `critic_optimizer` are both given.
+            TypeError: If `objective` is not an `AbstractPolicyObjective`, or
+                `actor_optimizer` / `critic_optimizer` is not an optax
+                `GradientTransformation`.
         """
         self.num_envs = num_envs
         self.num_steps = num_steps
@@ -283,6 +352,11 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         self.clip_value_coefficient = clip_value_coefficient
         self.objective = objective
         self.kl_adaptive_lr = kl_adaptive_lr
+        self.critic_learning_rate = critic_learning_rate
+        self.actor_optimizer = actor_optimizer
+        self.critic_optimizer = critic_optimizer
+        self.shared_trunk = shared_trunk
+        self.compute_dtype = check_compute_dtype("PPO", compute_dtype)
 
     def __check_init__(self):
         # The floats are range-checked by the base (they are hyperparameters),
@@ -311,17 +385,60 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
                     "PPO: kl_adaptive_lr must be a lerax.algorithm.KLAdaptiveLR "
                     f"or None, got {type(self.kl_adaptive_lr).__name__}."
                 )
-            if callable(self.learning_rate) or self.anneal_learning_rate:
+            if (
+                callable(self.learning_rate)
+                or callable(self.critic_learning_rate)
+                or self.anneal_learning_rate
+            ):
                 raise ValueError(
                     "PPO: kl_adaptive_lr sets the learning rate itself; pass a "
-                    "scalar learning_rate (its initial value) and leave "
-                    "anneal_learning_rate off."
+                    "scalar learning_rate (and critic_learning_rate: their "
+                    "initial values) and leave anneal_learning_rate off."
                 )
+        for name, value in (
+            ("actor_optimizer", self.actor_optimizer),
+            ("critic_optimizer", self.critic_optimizer),
+        ):
+            if value is not None and not isinstance(
+                value, optax.GradientTransformation
+            ):
+                raise TypeError(
+                    f"PPO: {name} must be an optax.GradientTransformation (for "
+                    f"example optax.adam(1e-3)) or None, got {type(value).__name__}."
+                )
+        if self.critic_optimizer is not None and self.critic_learning_rate is not None:
+            raise ValueError(
+                "PPO: pass critic_learning_rate or critic_optimizer, not both "
+                "(critic_optimizer replaces the critic's Adam and its rate)."
+            )
+        if self.shared_trunk not in (None, "actor", "critic"):
+            raise ValueError(
+                "PPO: shared_trunk must be 'actor' or 'critic', got "
+                f"{self.shared_trunk!r}."
+            )
 
     @property
     def batch_size(self) -> int:
         """The minibatch size, `num_envs * num_steps // num_batches`."""
         return self.num_envs * self.num_steps // self.num_batches
+
+    @property
+    def separate_optimizers(self) -> bool:
+        """Whether the actor and the critic have separate optimisers."""
+        return (
+            self.critic_learning_rate is not None
+            or self.actor_optimizer is not None
+            or self.critic_optimizer is not None
+        )
+
+    def _adam(self, learning_rate) -> optax.GradientTransformation:
+        """Adam at `learning_rate`, or at the KL-adaptive rate starting there."""
+        if self.kl_adaptive_lr is not None:
+            return optax.chain(
+                optax.scale_by_adam(eps=self.adam_eps),
+                scale_by_kl_adaptive_lr(learning_rate),
+            )
+        return optax.adam(learning_rate, eps=self.adam_eps)
 
     @property
     def optimizer(self) -> optax.GradientTransformation:
@@ -331,9 +448,26 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         anneal factor (its horizon is set by `reset`). Built from the array
         leaves, so inside a compiled run it is traced. With `kl_adaptive_lr`,
         Adam's rate is the one held in the optimizer state
-        (`scale_by_adam` then `scale_by_kl_adaptive_lr`).
+        (`scale_by_adam` then `scale_by_kl_adaptive_lr`). With separate
+        optimisers, Adam (or the given transformation) is one per part, after
+        the global clip (`split_actor_critic`).
         """
-        if self.kl_adaptive_lr is not None:
+        if self.separate_optimizers:
+            critic_rate = self.critic_learning_rate
+            if critic_rate is None:
+                critic_rate = self.learning_rate
+            parts = [
+                optax.clip_by_global_norm(self.max_grad_norm),
+                split_actor_critic(
+                    self._adam(self.learning_rate)
+                    if self.actor_optimizer is None
+                    else self.actor_optimizer,
+                    self._adam(critic_rate)
+                    if self.critic_optimizer is None
+                    else self.critic_optimizer,
+                ),
+            ]
+        elif self.kl_adaptive_lr is not None:
             parts = [
                 optax.clip_by_global_norm(self.max_grad_norm),
                 optax.scale_by_adam(eps=self.adam_eps),
@@ -383,8 +517,10 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
     def post_reset(self, state: OnPolicyState[PolicyType]) -> OnPolicyState[PolicyType]:
         """Set up PPO's options in the initial state.
 
-        Sets the anneal horizon (`anneal_learning_rate`) and the reward-scaling
-        state (`normalize_rewards`).
+        Sets the anneal horizon (`anneal_learning_rate`), the reward-scaling
+        state (`normalize_rewards`) and, with separate optimisers, which
+        parameters the actor's optimiser owns (from the policy's
+        `parameter_labels`).
 
         Args:
             state: The initial state `reset` built.
@@ -402,6 +538,10 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             state = dataclasses.replace(
                 state, reward_normalizer=RewardNormalizerState(self.num_envs)
             )
+        if self.separate_optimizers:
+            mask = actor_mask(state.policy, self.shared_trunk or "actor")
+            opt_state = set_actor_mask(state.opt_state, mask)
+            state = dataclasses.replace(state, opt_state=opt_state)
         if isinstance(self.objective, AbstractStatefulObjective):
             opt_state = with_objective_state(
                 state.opt_state, self.objective.init_state(state.num_iterations)
@@ -429,7 +569,10 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
         batch: RolloutBuffer,
     ) -> tuple[Float[Array, " n"], optax.OptState, PPOStats]:
         """One update on the flat parameter vector (see `lerax.algorithm._flat`)."""
-        grad_fn = jax.value_and_grad(flat_loss(self.ppo_loss, view), has_aux=True)
+        loss = self.ppo_loss
+        if self.compute_dtype is not None:
+            loss = in_compute_dtype(loss, self.compute_dtype)
+        grad_fn = jax.value_and_grad(flat_loss(loss, view), has_aux=True)
         (_, stats), grads = grad_fn(vector, batch, *self._loss_args(opt_state))
         updates, new_opt_state = self.optimizer.update(grads, opt_state, vector)
         new_vector = apply_flat_updates(vector, updates)

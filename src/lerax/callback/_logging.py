@@ -14,7 +14,7 @@ import numpy as np
 from jaxtyping import Array, Int, Key
 
 from lerax._host import delivery_time, emit, lookup, register, settle
-from lerax._sharding import current_mesh
+from lerax._sharding import spread_over_devices
 
 from ._base import (
     AbstractCallbackState,
@@ -287,7 +287,7 @@ class LoggingCallback(AbstractEpisodeCallback):
                 "key": jax.random.key_data(key),
                 # Sharded over a mesh, host callbacks are unordered: this start
                 # may arrive after the run's first rows.
-                "unordered": jnp.asarray(current_mesh() is not None),
+                "unordered": jnp.asarray(spread_over_devices()),
             },
         )
         return LoggingState(episodes=RecentEpisodes.initial(ctx.num_envs))

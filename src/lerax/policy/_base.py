@@ -355,6 +355,28 @@ class AbstractActorCriticPolicy(AbstractPolicy[StateType, ActType, ObsType, Mask
 
         return jax.vmap(one)(states, observations, actions, action_masks)
 
+    def parameter_labels(self) -> Any:
+        """Which part of the policy each leaf belongs to: actor, critic or shared.
+
+        Separate optimisers (`PPO(critic_learning_rate=...)`) read it to send
+        each trainable array to the actor's or the critic's optimiser. A policy
+        that does not declare its parts raises; the feed-forward and recurrent
+        bases declare theirs.
+
+        Returns:
+            A pytree of the policy's structure (as `jax.tree.map` over the
+            policy gives) whose leaves are `"actor"`, `"critic"` or `"shared"`
+            (a trunk both heads read, and non-trainable statistics).
+
+        Raises:
+            NotImplementedError: If the policy does not declare its parts.
+        """
+        raise NotImplementedError(
+            f"{self.name} does not declare which of its parameters belong to the "
+            "actor and which to the critic, so it cannot be trained with separate "
+            "optimisers; override parameter_labels, or train it with one optimiser."
+        )
+
     @abstractmethod
     def value(
         self, state: StateType, observation: ObsType

@@ -10,7 +10,7 @@ from jaxtyping import Array, Float, Key
 from lerax.distribution import AbstractDistribution
 
 from ._base import AbstractActorCriticPolicy, NullPolicyState
-from ._heads import action_distribution
+from ._heads import action_distribution, label_actor_critic
 
 
 class AbstractFeedForwardActorCriticPolicy(
@@ -179,6 +179,17 @@ class AbstractFeedForwardActorCriticPolicy(
         features = self.features(observation)
         log_prob, entropy = self._statistics(self.actor(features), action, action_mask)
         return state, self.critic(features), log_prob, entropy
+
+    def parameter_labels(self) -> Any:
+        """Which part each leaf belongs to, for separate optimisers.
+
+        Returns:
+            A pytree of the policy's structure: `"actor"` for the actor head
+            and `log_std`, `"critic"` for the critic head, `"shared"` for
+            everything else (the trunk, such as a shared MLP or the
+            convolutions, and observation statistics).
+        """
+        return label_actor_critic(self)
 
     def value(
         self, state: NullPolicyState, observation: Any

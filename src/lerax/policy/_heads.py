@@ -162,6 +162,12 @@ def action_distribution(
         ValueError: If a mask is given for `Box` actions, or the space is not
             supported.
     """
+    # Under mixed precision (`PPO(compute_dtype=jnp.bfloat16)`) the network's
+    # output is bfloat16; the distribution (log-probabilities, hence the
+    # importance ratio) is computed in float32 at least. A no-op otherwise.
+    out = out.astype(jnp.promote_types(out.dtype, jnp.float32))
+    if log_std is not None:
+        log_std = log_std.astype(jnp.promote_types(log_std.dtype, jnp.float32))
     if isinstance(space, Discrete):
         return Categorical(out, mask=action_mask)
     if isinstance(space, MultiDiscrete):
@@ -320,3 +326,28 @@ def orthogonal_gains(
     if not ortho_init:
         return None
     return (float(hidden_gain), float(actor_gain), float(critic_gain))
+
+
+def label_actor_critic(policy: Any) -> Any:
+    """Label a policy with `actor`, `critic` and `log_std` fields by part.
+
+    Args:
+        policy: A policy whose fields `actor`, `critic` and `log_std` are its
+            actor head, critic head and free log-std (or `None`).
+
+    Returns:
+        A pytree of the policy's structure: `"actor"` under `actor` and
+        `log_std`, `"critic"` under `critic`, `"shared"` elsewhere.
+    """
+    labels = jax.tree.map(lambda _: "shared", policy)
+    labels = eqx.tree_at(
+        lambda p: (p.actor, p.critic),
+        labels,
+        (
+            jax.tree.map(lambda _: "actor", policy.actor),
+            jax.tree.map(lambda _: "critic", policy.critic),
+        ),
+    )
+    if policy.log_std is not None:
+        labels = eqx.tree_at(lambda p: p.log_std, labels, "actor")
+    return labels

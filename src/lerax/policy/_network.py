@@ -68,6 +68,15 @@ def dense(
     return out[:, 0] if layer.out_features == "scalar" else out
 
 
+def _in_weight_dtype(x: Array, weight: Array) -> Array:
+    # Weights cast to a 16-bit float (mixed precision, `PPO(compute_dtype=...)`)
+    # take their input in that dtype too: JAX would otherwise promote the
+    # float32 observation and run the layer in float32. A no-op otherwise.
+    if jnp.issubdtype(weight.dtype, jnp.floating) and weight.dtype.itemsize < 4:
+        return x.astype(weight.dtype)
+    return x
+
+
 class MLP(eqx.Module):
     """Linear layers with a static hidden activation and an identity output.
 
@@ -104,6 +113,7 @@ class MLP(eqx.Module):
         Returns:
             The output (a scalar when the last layer's output is `"scalar"`).
         """
+        x = _in_weight_dtype(x, self.layers[0].weight)
         for layer in self.layers[:-1]:
             x = self.activation(layer(x))
         return self.layers[-1](x)
@@ -119,6 +129,7 @@ class MLP(eqx.Module):
         Returns:
             The outputs, one per sample (shape `(batch,)` for a scalar output).
         """
+        x = _in_weight_dtype(x, self.layers[0].weight)
         for layer in self.layers[:-1]:
             x = self.activation(dense(x, layer))
         return dense(x, self.layers[-1])

@@ -23,6 +23,7 @@ from ._heads import (
     actor_output_size,
     check_activation,
     free_log_std,
+    label_actor_critic,
     linear_stack,
     orthogonal,
     positive_ints,
@@ -268,6 +269,17 @@ class AbstractRecurrentActorCriticPolicy(
         dist = self._distribution(state, action_mask)
         value = self.critic(state.hidden)
         return state, value, dist.log_prob(action), dist.entropy()
+
+    def parameter_labels(self) -> Any:
+        """Which part each leaf belongs to, for separate optimisers.
+
+        Returns:
+            A pytree of the policy's structure: `"actor"` for the actor head
+            and `log_std`, `"critic"` for the critic head, `"shared"` for
+            everything else (the encoder and the recurrent core, which both
+            heads read).
+        """
+        return label_actor_critic(self)
 
     def value(
         self, state: RecurrentPolicyState, observation: Any

@@ -4,7 +4,8 @@
 configurations, and `select` takes one member out of the stack. `pbt` trains a
 population whose worst members copy and perturb the best ones, and
 `learn_with_curriculum` sets environment parameters during training, both
-inside one compiled program. Every seed/sweep entry point (and `learn` itself)
+inside one compiled program; `RandomizeOnReset` draws an env parameter per
+environment at every episode reset. Every seed/sweep entry point (and `learn` itself)
 takes `mesh=`: a one-axis `jax.sharding.Mesh` over which the environments are
 split.
 """
@@ -24,6 +25,10 @@ from ._pbt import (
     pbt as pbt,
     recent_mean_return as recent_mean_return,
 )
+from ._reset_randomization import (
+    RandomizeOnReset as RandomizeOnReset,
+    RandomizeOnResetState as RandomizeOnResetState,
+)
 from ._seeds import select as select, stack as stack, train_seeds as train_seeds
 from ._sweep import (
     SweepResult as SweepResult,
@@ -39,6 +44,8 @@ __all__ = [
     "PBTResult",
     "PBTState",
     "PerformanceCurriculum",
+    "RandomizeOnReset",
+    "RandomizeOnResetState",
     "ScheduledCurriculum",
     "SweepResult",
     "learn_with_curriculum",

@@ -14,7 +14,7 @@ continuation all reuse one compiled program.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,26 @@ from jaxtyping import Array, Bool, Float, Int, Key
 from lerax._checks import check_size
 from lerax._key import check_key
 from lerax._optional import import_extra
+from lerax._serialization import structure_entries
+from lerax._sharding import check_mesh, runs_split, shard_along, tracing_on
 from lerax.algorithm import (
     AbstractOnPolicyAlgorithm,
     OnPolicyState,
     filter_scan,
     raise_if_faulted,
 )
-from lerax.callback import EpisodeStatisticsCallback
+from lerax.callback import (
+    AbstractCallback,
+    AbstractCallbackState,
+    AbstractCallbackStepState,
+    EpisodeStatisticsCallback,
+    IterationContext,
+    ListCallback,
+    ListCallbackState,
+    ResetContext,
+    StepContext,
+)
+from lerax.checkpoint import Checkpointer
 from lerax.env import AbstractEnvLike
 
 from ._curriculum import AbstractCurriculum, curriculum_step
@@ -232,6 +245,118 @@ def _copy_members(members: OnPolicyState, source: Int[Array, " population"]):
     )
 
 
+class _LineageState(AbstractCallbackState):
+    # What a member's rows say about its lineage: the member whose weights it
+    # copied last (its own index if none), the iteration of that copy (-1 if
+    # none) and its explored hyperparameters; `pbt` sets them at every exploit.
+    inner: AbstractCallbackState
+    source: Int[Array, ""]
+    copied_at: Int[Array, ""]
+    values: dict[str, Float[Array, ""]]
+
+
+class _LineageCallback(AbstractCallback):
+    # Runs the user's callbacks with the member's lineage added to the training
+    # log, so a `LoggingCallback` writes it in the member's row.
+    inner: AbstractCallback
+    names: tuple[str, ...] = eqx.field(static=True)
+
+    def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> _LineageState:
+        return _LineageState(
+            inner=self.inner.reset(ctx, key=key),
+            source=jnp.full((), -1, jnp.int32),
+            copied_at=jnp.full((), -1, jnp.int32),
+            values={n: jnp.full((), jnp.nan, jnp.float32) for n in self.names},
+        )
+
+    def step_reset(self, *, key: Key[Array, ""]) -> AbstractCallbackStepState:
+        return self.inner.step_reset(key=key)
+
+    def on_step(
+        self, ctx: StepContext, *, key: Key[Array, ""]
+    ) -> AbstractCallbackStepState:
+        return self.inner.on_step(ctx, key=key)
+
+    def on_iteration(
+        self, ctx: IterationContext, *, key: Key[Array, ""]
+    ) -> _LineageState:
+        state = ctx.state
+        assert isinstance(state, _LineageState)
+        log = {
+            **ctx.log,
+            "pbt_source": state.source,
+            "pbt_copied_at": state.copied_at,
+            **{f"pbt_{n}": v for n, v in state.values.items()},
+        }
+        inner = self.inner.on_iteration(
+            dataclasses.replace(ctx, state=state.inner, log=log), key=key
+        )
+        return dataclasses.replace(state, inner=inner)
+
+    def extend(
+        self, state: AbstractCallbackState, ctx: ResetContext
+    ) -> AbstractCallbackState:
+        assert isinstance(state, _LineageState)
+        return dataclasses.replace(state, inner=self.inner.extend(state.inner, ctx))
+
+
+def _episode_statistics(members: OnPolicyState):
+    # The episode statistics the fitness reads: the callback state itself, or
+    # the first of a list (with user callbacks, see `pbt`).
+    state = members.callback_state
+    return state.states[0] if isinstance(state, ListCallbackState) else state
+
+
+def _with_lineage(
+    members: OnPolicyState,
+    source: Int[Array, " population"],
+    copied_at: Int[Array, " population"],
+    values: Mapping[str, Float[Array, " population"]],
+) -> OnPolicyState:
+    # Write each member's lineage into its `_LineageCallback` state (if any).
+    state = members.callback_state
+    if not isinstance(state, ListCallbackState):
+        return members
+    lineage = state.states[1]
+    assert isinstance(lineage, _LineageState)
+    lineage = dataclasses.replace(
+        lineage,
+        source=source.astype(jnp.int32),
+        copied_at=copied_at.astype(jnp.int32),
+        values={n: jnp.asarray(v, jnp.float32) for n, v in values.items()},
+    )
+    states = (state.states[0], lineage, *state.states[2:])
+    return dataclasses.replace(
+        members, callback_state=dataclasses.replace(state, states=states)
+    )
+
+
+def _episode_lineage(members: OnPolicyState):
+    # Each member's current (source, copied_at), or (own index, -1) without a
+    # lineage callback (the values are then unused).
+    state = members.callback_state
+    if not isinstance(state, ListCallbackState):
+        return jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32)
+    lineage = state.states[1]
+    assert isinstance(lineage, _LineageState)
+    return lineage.source, lineage.copied_at
+
+
+def _on_members(tree: Any, mesh: jax.sharding.Mesh | None) -> Any:
+    # With `mesh=`: the member axis (leading) split over the devices.
+    if mesh is None:
+        return tree
+    with tracing_on(mesh):
+        return shard_along(tree, 0)
+
+
+class _Saved(eqx.Module):
+    # What a `Checkpointer` writes at an interval's end: the population, and
+    # the iterations done (the checkpoint's step).
+    iteration_count: Int[Array, ""]
+    pbt_state: PBTState
+
+
 @dataclasses.dataclass(frozen=True)
 class _Config:
     # The static settings of one PBT program.
@@ -242,6 +367,7 @@ class _Config:
     num_replaced: int
     resample_probability: float
     fitness: Fitness
+    mesh: jax.sharding.Mesh | None = None
 
 
 @eqx.filter_jit
@@ -261,10 +387,19 @@ def _init(algorithm, env, policies, member_keys, key, config, callback, curricul
         )
 
     members = eqx.filter_vmap(one)(policies, member_keys, hyperparameters)
+    members = _with_lineage(
+        members,
+        jnp.arange(config.population_size),
+        jnp.full((config.population_size,), -1),
+        hyperparameters,
+    )
     shape = (config.num_intervals, config.population_size)
     curriculum_state = None
     if curriculum is not None:
         curriculum_state = jax.vmap(lambda m: curriculum.init(m.env))(members)
+    members, hyperparameters, curriculum_state = _on_members(
+        (members, hyperparameters, curriculum_state), config.mesh
+    )
     return PBTState(
         members=members,
         hyperparameters=hyperparameters,
@@ -304,18 +439,35 @@ def _train_interval(
 
 
 @eqx.filter_jit
-def _advance(algorithm, pbt_state, stop, config, callback, curriculum):
+def _restore(checkpointer, pbt_state, interval):
+    # The population of the prepared checkpoint (read inside the program).
+    saved = _Saved(pbt_state.interval_count * interval, pbt_state)
+    return checkpointer.restore(saved).pbt_state
+
+
+@eqx.filter_jit
+def _advance(algorithm, pbt_state, stop, config, callback, curriculum, checkpointer):
     dynamic, static = eqx.partition(pbt_state, eqx.is_array)
+    num_iterations = config.interval * config.num_intervals
 
     def one_interval(t, dynamic):
         s = eqx.combine(dynamic, static)
+        s = dataclasses.replace(
+            s,
+            members=_on_members(s.members, config.mesh),
+            hyperparameters=_on_members(s.hyperparameters, config.mesh),
+        )
         members, cstate = eqx.filter_vmap(
             lambda m, v, c: _train_interval(
                 algorithm, m, v, c, config, callback, curriculum
             )
         )(s.members, s.hyperparameters, s.curriculum_state)
+        members = _on_members(members, config.mesh)
         returns = jax.lax.dynamic_slice_in_dim(
-            members.callback_state.mean_return, t * config.interval, config.interval, 1
+            _episode_statistics(members).mean_return,
+            t * config.interval,
+            config.interval,
+            1,
         )
         fitness = jax.vmap(config.fitness)(members, returns)
         key, draw_key = jax.random.split(s.key)
@@ -335,8 +487,17 @@ def _advance(algorithm, pbt_state, stop, config, callback, curriculum):
         explored = {
             n: jnp.where(last, s.hyperparameters[n], v) for n, v in explored.items()
         }
+        members = _copy_members(members, source)
+        previous = _episode_lineage(members)
+        copied = source != jnp.arange(config.population_size)
+        members = _with_lineage(
+            members,
+            jnp.where(copied, source, previous[0]),
+            jnp.where(copied, (t + 1) * config.interval, previous[1]),
+            explored,
+        )
         s = PBTState(
-            members=_copy_members(members, source),
+            members=_on_members(members, config.mesh),
             hyperparameters=explored,
             key=key,
             interval_count=s.interval_count + 1,
@@ -347,6 +508,12 @@ def _advance(algorithm, pbt_state, stop, config, callback, curriculum):
             parents=s.parents.at[t].set(source.astype(jnp.int32)),
             curriculum_state=cstate,
         )
+        if checkpointer is not None:
+            checkpointer.maybe_save(
+                _Saved((t + 1) * config.interval, s),
+                (t + 1) * config.interval - 1,
+                num_iterations,
+            )
         return eqx.filter(s, eqx.is_array)
 
     dynamic = jax.lax.fori_loop(pbt_state.interval_count, stop, one_interval, dynamic)
@@ -559,6 +726,31 @@ def _load(path: str | Path, like: PBTState) -> PBTState:
     return eqx.combine(jax.tree.unflatten(treedef, restored), static)
 
 
+def _identity(
+    algorithm: AbstractOnPolicyAlgorithm, config: _Config, state: PBTState
+) -> dict[str, str]:
+    # What must match for a checkpoint to continue this population: the
+    # algorithm (class, array hyperparameters), the PBT settings and the
+    # structure of the whole population state.
+    identity = {
+        "algorithm": f"{type(algorithm).__module__}.{type(algorithm).__qualname__}",
+        "num_iterations": str(config.interval * config.num_intervals),
+        "pbt": (
+            f"population_size={config.population_size} interval={config.interval} "
+            f"num_intervals={config.num_intervals} "
+            f"num_replaced={config.num_replaced} "
+            f"resample_probability={config.resample_probability} "
+            f"search={config.search}"
+        ),
+    }
+    for i, leaf in enumerate(jax.tree.leaves(eqx.filter(algorithm, eqx.is_array))):
+        identity[f"algorithm.leaf{i}"] = np.array2string(np.asarray(leaf), precision=8)
+    described = jax.tree.map(lambda x: _raw(x) if eqx.is_array(x) else x, state)
+    for path, description in structure_entries(described):
+        identity[f"state{path}"] = description
+    return identity
+
+
 def _search(
     algorithm: AbstractOnPolicyAlgorithm,
     hyperparameters: Mapping[str, tuple[float, float]],
@@ -620,6 +812,9 @@ def pbt(
     curriculum: AbstractCurriculum | None = None,
     num_intervals: int | None = None,
     resume: PBTResult | str | Path | None = None,
+    callback: Sequence[AbstractCallback] | AbstractCallback | None = None,
+    checkpointer: Checkpointer | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> PBTResult:
     """Population-based training (Jaderberg et al., 2017) as one compiled program.
 
@@ -662,6 +857,20 @@ def pbt(
             whole run); `resume=` continues.
         resume: A `PBTResult` (or a file `PBTResult.save` wrote) of this same
             configuration to continue from.
+        callback: Callbacks run for every member (each member has its own
+            state). A `LoggingCallback` writes one row per member per
+            iteration (`seed` is the member's index) with its lineage:
+            `pbt_source` (the member whose weights it copied last, its own
+            index if none), `pbt_copied_at` (the iteration of that copy, -1 if
+            none) and `pbt_<field>` (its explored hyperparameters).
+        checkpointer: A `lerax.checkpoint.Checkpointer` saving the whole
+            population at the end of every interval whose iteration count is a
+            multiple of its `every_iterations` (a multiple of `interval`), and
+            after the last; calling `pbt` again with the same directory
+            continues from the newest checkpoint, bit for bit.
+        mesh: A one-axis `jax.sharding.Mesh`: the members are split over its
+            devices (`population_size` must divide by its size); the exploit
+            step's copies cross devices inside the program.
 
     Returns:
         A `PBTResult`: `best()`, `schedule()`, `copies()`, `state`.
@@ -669,7 +878,8 @@ def pbt(
     Raises:
         TypeError: If an argument has the wrong type.
         ValueError: If a field is not explorable, bounds are invalid or outside
-            the field's range, sizes do not fit, or `resume` is from another
+            the field's range, sizes do not fit (the mesh, the checkpoint
+            period), or `resume` or the checkpoint directory is from another
             configuration.
         NonFiniteError: If a NaN or Inf stopped a member (with
             `on_nonfinite="error"`).
@@ -696,15 +906,40 @@ def pbt(
             f"{type(curriculum).__name__}."
         )
     check_key("pbt", key)
+    check_mesh("pbt", mesh, population_size, what="population_size")
+    if checkpointer is not None:
+        if not isinstance(checkpointer, Checkpointer):
+            raise TypeError(
+                "pbt: checkpointer must be a lerax.checkpoint.Checkpointer, got "
+                f"{type(checkpointer).__name__}."
+            )
+        if checkpointer.every_iterations % interval:
+            raise ValueError(
+                f"pbt: the checkpointer's every_iterations="
+                f"{checkpointer.every_iterations} is not a multiple of "
+                f"interval={interval} (a population is saved between intervals)."
+            )
+    run_callback: AbstractCallback = EpisodeStatisticsCallback()
+    if callback is not None:
+        # The episode statistics first (the fitness reads them), then the
+        # user's callbacks, which see each member's lineage in the log.
+        run_callback = ListCallback(
+            [
+                run_callback,
+                _LineageCallback(
+                    algorithm.consolidate_callbacks(callback), search.names
+                ),
+            ]
+        )
     member_keys = jax.random.split(key, population_size + 1)
-    policies, learn_keys, num_iterations, callback = prepare(
+    policies, learn_keys, num_iterations, run_callback = prepare(
         "pbt",
         algorithm,
         env,
         policy,
         total_timesteps,
         member_keys[1:],
-        EpisodeStatisticsCallback(),
+        run_callback,
         None,
     )
     if num_iterations % interval:
@@ -728,17 +963,30 @@ def pbt(
         num_replaced=max(1, int(fraction * population_size)),
         resample_probability=float(resample_probability),
         fitness=recent_mean_return if fitness is None else fitness,
+        mesh=mesh,
     )
-    state = _init(
-        algorithm,
-        env,
-        policies,
-        learn_keys,
-        member_keys[0],
-        config,
-        callback,
-        curriculum,
-    )
+    with runs_split(mesh is not None):
+        state = _init(
+            algorithm,
+            env,
+            policies,
+            learn_keys,
+            member_keys[0],
+            config,
+            run_callback,
+            curriculum,
+        )
+    restored = False
+    if checkpointer is not None and checkpointer.prepare(
+        _identity(algorithm, config, state)
+    ):
+        if resume is not None:
+            raise ValueError(
+                f"pbt: give resume= or a checkpointer whose directory holds "
+                f"checkpoints ({checkpointer.directory}), not both."
+            )
+        state = _restore(checkpointer, state, config.interval)
+        restored = True
     if resume is not None:
         if isinstance(resume, PBTResult):
             loaded = resume.pbt_state
@@ -760,15 +1008,27 @@ def pbt(
                 "pbt: resume must be a PBTResult or a path PBTResult.save wrote, got "
                 f"{type(resume).__name__}."
             )
-    if not isinstance(state.interval_count, jax.core.Tracer) and stop <= int(
-        state.interval_count
-    ):
+    concrete = not isinstance(state.interval_count, jax.core.Tracer)
+    if concrete and resume is not None and stop <= int(state.interval_count):
         raise ValueError(
             f"pbt: the run is already at interval {int(state.interval_count)}; "
             f"num_intervals={stop} asks for nothing new."
         )
-    state = _advance(algorithm, state, jnp.int32(stop), config, callback, curriculum)
-    if not isinstance(state.interval_count, jax.core.Tracer):
+    if not (restored and concrete and stop <= int(state.interval_count)):
+        with runs_split(mesh is not None):
+            state = _advance(
+                algorithm,
+                state,
+                jnp.int32(stop),
+                config,
+                run_callback,
+                curriculum,
+                checkpointer,
+            )
+    if checkpointer is not None and concrete:
+        jax.block_until_ready(state)
+        checkpointer.wait()
+    if concrete:
         state = dataclasses.replace(
             state, members=raise_if_faulted(algorithm, state.members)
         )
