@@ -28,6 +28,16 @@ Rows (PPO defaults otherwise, 4 seeds trained at once with ``jax.vmap``):
   ``--row TEXT`` runs only the rows whose name contains TEXT and
   ``--summarize FILE...`` prints the tables (with seed-bootstrap intervals of
   each row's difference from the group's first row) of saved result files.
+- the privileged critic (``--only skrl-privileged``, also part of ``skrl``): a
+  task of this script's own where every reward carries an offset the agent
+  cannot see (``HiddenOffsetEnv``: move to 0 on a line, reward
+  ``10 u - |x'|`` with ``u`` uniform in [-1, 1] drawn afresh in every state,
+  32-step episodes truncated), 2**14 steps per seed;
+  ``MLPPrivilegedCriticPolicy`` (critic reads ``(x, u)``) against
+  ``MLPActorCriticPolicy`` (critic reads ``x``), same sizes; score: the final
+  deterministic policy's mean return over 64 episodes of the task without the
+  offset (0 is perfect), with a 95% bootstrap CI over seeds and of the
+  difference; and the throughput cost of the privileged critic, A B A B.
 
 A seed's score is the mean return of the episodes completed in the last 10% of
 training iterations (stochastic policy), as in ``benchmarks/learning.py``. The
@@ -68,6 +78,7 @@ from lerax.policy import (
     GRUActorCriticPolicy,
     LSTMActorCriticPolicy,
     MLPActorCriticPolicy,
+    MLPPrivilegedCriticPolicy,
 )
 from lerax.space import Box, Discrete
 
@@ -139,6 +150,199 @@ class CueEnv(AbstractEnv):
     def truncate(self, state):
         """Never."""
         return jnp.asarray(False)
+
+
+OFFSET_HORIZON = 32
+OFFSET_STEP = 0.1
+OFFSET_SCALE = 10.0
+
+
+class OffsetState(AbstractEnvState):
+    """The position, the hidden offset's draw and the time since reset."""
+
+    x: jax.Array
+    offset: jax.Array
+    time: jax.Array
+
+
+class HiddenOffsetEnv(AbstractEnv):
+    """Move to 0 on a line; every reward carries an offset the agent cannot see.
+
+    Each state holds a fresh uniform draw `u` in [-1, 1]; the reward of the
+    step taken from it is `offset_scale * u - |x'|`. The offset changes the
+    value of the state by `offset_scale * u` but not the best action: a critic
+    that cannot see it explains little of the returns, so the advantages are
+    noisy. The critic observation is `(x, u)`; with `offset_scale=0` the task
+    is the same without the offset (for scoring).
+    """
+
+    name: str = eqx.field(static=True, default="HiddenOffset")
+    offset_scale: float = eqx.field(static=True, default=OFFSET_SCALE)
+
+    @property
+    def action_space(self) -> Discrete:
+        """Left, stay, right."""
+        return Discrete(3)
+
+    @property
+    def observation_space(self) -> Box:
+        """`[x]`."""
+        return Box(-1.0, 1.0, shape=(1,))
+
+    @property
+    def critic_observation_space(self) -> Box:
+        """`[x, u]`: the position and the offset's uniform draw."""
+        return Box(-1.0, 1.0, shape=(2,))
+
+    def initial(self, *, key):
+        """A random position and offset."""
+        x_key, offset_key = jax.random.split(key)
+        return OffsetState(
+            x=jax.random.uniform(x_key, minval=-1.0, maxval=1.0),
+            offset=jax.random.uniform(offset_key, minval=-1.0, maxval=1.0),
+            time=jnp.zeros((), jnp.int32),
+        )
+
+    def transition(self, state, action, *, key):
+        """Move by `OFFSET_STEP` left or right, or stay; draw a new offset."""
+        x = jnp.clip(state.x + OFFSET_STEP * (action - 1), -1.0, 1.0)
+        offset = jax.random.uniform(key, minval=-1.0, maxval=1.0)
+        return OffsetState(x=x, offset=offset, time=state.time + 1)
+
+    def observation(self, state, *, key):
+        """The position only."""
+        return state.x[None]
+
+    def critic_observation(self, state, *, key):
+        """The position and the hidden offset."""
+        return jnp.stack([state.x, state.offset])
+
+    def reward(self, state, action, next_state, *, key):
+        """The hidden offset of the state acted in, minus the distance to 0."""
+        return self.offset_scale * state.offset - jnp.abs(next_state.x)
+
+    def terminal(self, state, *, key):
+        """Never."""
+        return jnp.asarray(False)
+
+    def truncate(self, state):
+        """After `OFFSET_HORIZON` steps."""
+        return state.time >= OFFSET_HORIZON
+
+
+PRIVILEGED_POLICIES = {
+    "privileged critic": MLPPrivilegedCriticPolicy,
+    "symmetric critic": MLPActorCriticPolicy,
+}
+
+
+def offset_algo(smoke: bool) -> PPO:
+    """PPO for the hidden-offset task (smaller batches than the defaults)."""
+    if smoke:
+        return PPO(num_envs=2, num_steps=16, num_epochs=1, num_batches=2)
+    return PPO(num_envs=8, num_steps=64, num_epochs=4, num_batches=4)
+
+
+def bootstrap_ci(values: np.ndarray, *, seed: int = 0) -> tuple[float, float]:
+    """A 95% percentile bootstrap CI of the mean (10,000 resamples)."""
+    values = np.asarray(values, float)
+    rng = np.random.default_rng(seed)
+    means = rng.choice(values, (10_000, values.size)).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+PRIVILEGED_TIMESTEPS = 2**14
+
+
+def run_privileged_row(
+    name: str,
+    *,
+    smoke: bool,
+    num_seeds: int,
+    seed: int,
+    timesteps: int = PRIVILEGED_TIMESTEPS,
+) -> dict:
+    """Train every seed of one critic at once; score on the task without offset."""
+    env = HiddenOffsetEnv()
+    scoring = HiddenOffsetEnv(offset_scale=0.0)
+    algo = offset_algo(smoke)
+    total = 64 if smoke else timesteps
+    cls = PRIVILEGED_POLICIES[name]
+    keys = jax.random.split(jax.random.key(seed), num_seeds)
+    train_keys, eval_keys = jnp.unstack(jax.vmap(jax.random.split)(keys), axis=1)
+    start = time.perf_counter()
+    states = train_seeds(algo, env, lambda k: cls(env, key=k), total, train_keys)
+
+    def evaluate(policy, key):
+        return evaluate_policy(scoring, policy, key=key, num_episodes=64).returns
+
+    returns = np.asarray(
+        jax.block_until_ready(eqx.filter_vmap(evaluate)(states.policy, eval_keys))
+    )
+    seconds = time.perf_counter() - start
+    scores = returns.mean(axis=1)
+    return dict(
+        name=name,
+        timesteps=total,
+        score_per_seed=[round(float(s), 2) for s in scores],
+        score=round(float(scores.mean()), 2),
+        ci95=[round(v, 2) for v in bootstrap_ci(scores, seed=seed)],
+        seconds_with_compile=round(seconds, 1),
+    )
+
+
+def run_privileged_cost(*, smoke: bool, repeats: int) -> dict:
+    """Median time ratio (privileged / symmetric critic), interleaved A B A B."""
+    env = HiddenOffsetEnv()
+    algo = offset_algo(smoke)
+    total = 64 if smoke else 2**15
+    runs = {
+        "plain": MLPActorCriticPolicy(env=env, key=jax.random.key(0)),
+        "option": MLPPrivilegedCriticPolicy(env, key=jax.random.key(0)),
+    }
+    learn = eqx.filter_jit(lambda policy, key: algo.learn(env, policy, total, key=key))
+    for policy in runs.values():  # compile both first
+        jax.block_until_ready(learn(policy, jax.random.key(0)))
+    times = {"plain": [], "option": []}
+    for i in range(repeats):
+        for label, policy in runs.items():
+            begin = time.perf_counter()
+            jax.block_until_ready(learn(policy, jax.random.key(i + 1)))
+            times[label].append(time.perf_counter() - begin)
+    ratios = np.asarray(times["option"]) / np.asarray(times["plain"])
+    return dict(
+        name="privileged critic (HiddenOffset, vs symmetric)",
+        timesteps=total,
+        repeats=repeats,
+        seconds_plain=[round(t, 3) for t in times["plain"]],
+        seconds_option=[round(t, 3) for t in times["option"]],
+        ratio_median=round(float(np.median(ratios)), 3),
+    )
+
+
+def render_privileged_markdown(results: list[dict]) -> str:
+    """The privileged-critic rows, then the difference with its bootstrap CI."""
+    lines = [
+        "| critic | score (mean) | 95% CI | per seed | wall s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['name']} | {r['score']:.2f} | "
+            f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] | "
+            f"{', '.join(f'{s:.2f}' for s in r['score_per_seed'])} | "
+            f"{r['seconds_with_compile']:.0f} |"
+        )
+    by_name = {r["name"]: np.asarray(r["score_per_seed"]) for r in results}
+    if len(by_name) == 2:
+        diff = by_name["privileged critic"] - by_name["symmetric critic"]
+        low, high = bootstrap_ci(diff)
+        lines.append(
+            f"\nprivileged - symmetric (same seeds): {diff.mean():.2f}, "
+            f"95% CI [{low:.2f}, {high:.2f}]"
+        )
+    return "\n".join(lines) + "\n"
 
 
 POLICIES = {
@@ -497,7 +701,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--only",
-        choices=("pendulum", "memory", "skrl", "skrl-kl", "skrl-value", "skrl-cost"),
+        choices=(
+            "pendulum",
+            "memory",
+            "skrl",
+            "skrl-kl",
+            "skrl-value",
+            "skrl-cost",
+            "skrl-privileged",
+        ),
         help="run one group of rows",
     )
     parser.add_argument(
@@ -552,6 +764,17 @@ def main(argv: list[str] | None = None) -> int:
         print(render_markdown(results))
     if results and args.only in ("skrl", "skrl-kl", "skrl-value"):
         print(render_differences(results))
+    privileged = []
+    for name in PRIVILEGED_POLICIES if args.only in ("skrl", "skrl-privileged") else []:
+        print(f"[options] hidden offset, {name} ...", file=sys.stderr, flush=True)
+        privileged.append(
+            run_privileged_row(
+                name, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed
+            )
+        )
+        print(f"[options]   score {privileged[-1]['score']}", file=sys.stderr)
+    if privileged:
+        print(render_privileged_markdown(privileged))
     for name in COST_OPTIONS if args.only in ("skrl", "skrl-cost") else []:
         if args.row is not None and args.row not in name:
             continue
@@ -565,6 +788,9 @@ def main(argv: list[str] | None = None) -> int:
                 preset=args.cost_preset,
             )
         )
+    if args.only in ("skrl", "skrl-cost", "skrl-privileged"):
+        print("[options] cost of the privileged critic ...", file=sys.stderr)
+        costs.append(run_privileged_cost(smoke=args.smoke, repeats=args.repeats))
     if memory:
         print(render_memory_markdown(memory))
     if costs:
@@ -578,6 +804,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds=args.seeds,
         results=results,
         memory=memory,
+        privileged=privileged,
         costs=costs,
     )
     suffix = ("-" + args.only if args.only else "") + ("-smoke" if args.smoke else "")

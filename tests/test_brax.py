@@ -123,15 +123,30 @@ def test_bad_arguments_are_refused(envs):
 
 
 def test_check_env_passes_and_ppo_trains_under_vmap_over_seeds():
-    # The adapter contract (`check_env`) and a vmapped learn over two seeds on
-    # the cheapest Brax env; a short episode limit so truncations happen.
+    # The adapter contract (`check_env`, the critic observation included) and
+    # a vmapped learn over two seeds on the cheapest Brax env, with a
+    # privileged critic on the full physics state; a short episode limit so
+    # truncations happen.
     from lerax.algorithm import PPO
     from lerax.env import check_env
-    from lerax.policy import MLPActorCriticPolicy
+    from lerax.policy import MLPPrivilegedCriticPolicy
 
-    env = BraxToLeraxEnv("inverted_pendulum", episode_length=3)
+    env = BraxToLeraxEnv("inverted_pendulum", episode_length=3, full_state_critic=True)
     check_env(env)
-    policy = MLPActorCriticPolicy(env=env, key=jax.random.key(0))
+
+    # The critic observation is Brax's pipeline state (q, qd), read directly.
+    def critic_and_state(key):
+        pipeline = env.initial(key=key).brax_state.pipeline_state
+        state = env.initial(key=key)
+        return env.critic_observation(state, key=key), (pipeline.q, pipeline.qd)
+
+    critic, (q, qd) = jax.jit(critic_and_state)(jax.random.key(2))
+    np.testing.assert_array_equal(critic, np.concatenate([q, qd]))
+    assert env.critic_observation_space.shape == (
+        env.brax_env.sys.q_size() + env.brax_env.sys.qd_size(),
+    )
+    assert BraxToLeraxEnv("inverted_pendulum").critic_observation_space is None
+    policy = MLPPrivilegedCriticPolicy(env, key=jax.random.key(0))
     algo = PPO(num_envs=2, num_steps=4, num_epochs=1, num_batches=1)
     keys = jax.random.split(jax.random.key(1), 2)
     trained = jax.vmap(lambda k: algo.learn(env, policy, 8, key=k))(keys)

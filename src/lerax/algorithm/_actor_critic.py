@@ -15,6 +15,7 @@ from jaxtyping import Array, ArrayLike, Float, Key
 from lerax.buffer import RolloutBuffer
 from lerax.callback import AbstractCallback
 from lerax.env import AbstractEnvLike, auto_reset, clip_to_action_space
+from lerax.policy import AbstractPrivilegedActorCriticPolicy, PrivilegedObservation
 
 from ._base import PolicyType
 from ._on_policy import AbstractOnPolicyAlgorithm
@@ -47,6 +48,9 @@ def actor_critic_step(
 
     The buffer entry keeps the pre-reset next observation (and policy state), so
     post-collection can bootstrap a truncated episode from its true final state.
+    For an `lerax.policy.AbstractPrivilegedActorCriticPolicy` both observations
+    are `PrivilegedObservation`s, holding the env's `critic_observation` of the
+    same state (the next one's taken before any reset).
     It also keeps the raw sampled action and its log-probability; with
     `clip_actions` only the copy sent to the environment (and shown to the
     callback) is clipped to a `Box` action space's bounds.
@@ -68,8 +72,19 @@ def actor_critic_step(
         jax.random.split(key, 6)
     )
     action_mask = env.action_mask(state.env_state, key=mask_key)
+    # A privileged critic (declared by the policy's base) reads the env's
+    # critic observation beside the observation; the actor never does.
+    privileged = isinstance(policy, AbstractPrivilegedActorCriticPolicy)
+    if privileged:
+        critic_key, next_critic_key = jax.random.split(jax.random.fold_in(key, 1))
+        policy_observation = PrivilegedObservation(
+            observation=state.observation,
+            critic_observation=env.critic_observation(state.env_state, key=critic_key),
+        )
+    else:
+        policy_observation = state.observation
     policy_state, action, value, log_prob = policy.action_and_value(
-        state.policy_state, state.observation, key=action_key, action_mask=action_mask
+        state.policy_state, policy_observation, key=action_key, action_mask=action_mask
     )
     env_action = (
         clip_to_action_space(env.action_space, action) if clip_actions else action
@@ -87,8 +102,17 @@ def actor_critic_step(
         action_mask=action_mask,
         key=callback_key,
     )
+    if privileged:
+        # The pre-reset next state's critic observation: GAE bootstraps a
+        # truncated episode (and the rollout's last step) from it.
+        next_policy_observation = PrivilegedObservation(
+            observation=observation,
+            critic_observation=env.critic_observation(env_state, key=next_critic_key),
+        )
+    else:
+        next_policy_observation = observation
     entry = RolloutBuffer(
-        observations=state.observation,
+        observations=policy_observation,
         actions=action,
         rewards=outcome.reward,
         terminations=outcome.terminated,
@@ -96,7 +120,7 @@ def actor_critic_step(
         log_probs=log_prob,
         values=value,
         policy_states=state.policy_state,
-        next_observations=observation,
+        next_observations=next_policy_observation,
         next_policy_states=policy_state,
         action_masks=action_mask,
     )

@@ -39,7 +39,7 @@ from lerax.callback import (
 )
 from lerax.checkpoint import Checkpointer
 from lerax.env import AbstractEnvLike
-from lerax.policy import check_env_and_policy
+from lerax.policy import check_critic_observation, check_env_and_policy
 
 from ._guard import guard, raise_if_faulted
 from ._identity import run_identity
@@ -97,6 +97,7 @@ def learn_state(
     callback = algorithm.consolidate_callbacks(callback)
     num_iterations = algorithm.num_iterations(total_timesteps)
     check_env_and_policy(env, policy)
+    check_critic_observation(env, policy)
     check_mesh(type(algorithm).__name__, mesh, algorithm.num_envs)
     start = 0
     if checkpointer is not None:

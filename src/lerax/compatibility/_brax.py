@@ -66,6 +66,10 @@ class BraxToLeraxEnv(AbstractEnv[BraxEnvState, Any, Any, None]):
         episode_length: The time limit in steps.
         action_space: `Box(-1, 1, (action_size,))`.
         observation_space: `Box(-inf, inf, (observation_size,))`.
+        full_state_critic: Whether the env offers the full physics state as its
+            critic observation (for a privileged critic).
+        state_size: `q_size + qd_size` of the Brax system (0 without
+            `full_state_critic`).
     """
 
     brax_env: Any = eqx.field(static=True)
@@ -73,6 +77,8 @@ class BraxToLeraxEnv(AbstractEnv[BraxEnvState, Any, Any, None]):
     episode_length: int = eqx.field(static=True)
     action_space: Box
     observation_space: Box
+    full_state_critic: bool = eqx.field(static=True)
+    state_size: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -80,6 +86,7 @@ class BraxToLeraxEnv(AbstractEnv[BraxEnvState, Any, Any, None]):
         episode_length: int = 1000,
         *,
         backend: str | None = None,
+        full_state_critic: bool = False,
         **env_kwargs: Any,
     ):
         """Make (or take) a Brax environment and adapt it.
@@ -91,6 +98,13 @@ class BraxToLeraxEnv(AbstractEnv[BraxEnvState, Any, Any, None]):
             episode_length: The time limit in steps (truncation), >= 1.
             backend: The Brax physics backend (`"generalized"`, `"positional"`,
                 `"spring"`, ...); by default the environment's own default.
+            full_state_critic: Offer the full physics state, the pipeline
+                state's generalized positions and velocities `(q, qd)`
+                concatenated, as the critic observation
+                (`critic_observation_space` is then `Box(-inf, inf,
+                (q_size + qd_size,))`), for
+                `lerax.policy.MLPPrivilegedCriticPolicy`; the observation is
+                unchanged. Needs a Brax `PipelineEnv` (every registered one).
             **env_kwargs: Keyword arguments for the environment's constructor.
 
         Raises:
@@ -141,6 +155,19 @@ class BraxToLeraxEnv(AbstractEnv[BraxEnvState, Any, Any, None]):
                 "BraxToLeraxEnv: env_name_or_env must be a Brax env name or a "
                 f"brax.envs.Env, got {type(env_name_or_env).__name__}."
             )
+        if not isinstance(full_state_critic, bool):
+            raise TypeError(
+                "BraxToLeraxEnv: full_state_critic must be a bool, got "
+                f"{type(full_state_critic).__name__}."
+            )
+        state_size = 0
+        if full_state_critic:
+            if not isinstance(brax_env, envs.PipelineEnv):
+                raise ValueError(
+                    f"BraxToLeraxEnv: full_state_critic needs a Brax PipelineEnv "
+                    f"(with a physics pipeline state), got {type(brax_env).__name__}."
+                )
+            state_size = int(brax_env.sys.q_size()) + int(brax_env.sys.qd_size())
         self.brax_env = brax_env
         self.name = name
         self.episode_length = int(episode_length)
@@ -148,6 +175,33 @@ class BraxToLeraxEnv(AbstractEnv[BraxEnvState, Any, Any, None]):
         self.observation_space = Box(
             -np.inf, np.inf, shape=(int(brax_env.observation_size),)
         )
+        self.full_state_critic = full_state_critic
+        self.state_size = state_size
+
+    @property
+    def critic_observation_space(self) -> Box | None:
+        """`Box(-inf, inf, (q_size + qd_size,))` with `full_state_critic`, else None."""
+        if not self.full_state_critic:
+            return None
+        return Box(-np.inf, np.inf, shape=(self.state_size,))
+
+    def critic_observation(self, state: BraxEnvState, *, key: Key[Array, ""]) -> Any:
+        """The full physics state `(q, qd)`, with `full_state_critic`; else None.
+
+        Args:
+            state: The state.
+            key: Unused (the state is read exactly).
+
+        Returns:
+            The pipeline state's `q` and `qd` concatenated (float32), or None.
+        """
+        del key
+        if not self.full_state_critic:
+            return None
+        pipeline_state = state.brax_state.pipeline_state
+        return jnp.concatenate(
+            [jnp.ravel(pipeline_state.q), jnp.ravel(pipeline_state.qd)]
+        ).astype(jnp.float32)
 
     def initial(self, *, key: Key[Array, ""]) -> BraxEnvState:
         brax_state = self.brax_env.reset(jax.random.key_data(key))

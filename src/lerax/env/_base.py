@@ -142,6 +142,40 @@ class AbstractEnvLike(eqx.Module, Generic[StateType, ActType, ObsType, MaskType]
         del state, key
         return None
 
+    @property
+    def critic_observation_space(self) -> AbstractSpace | None:
+        """The space of `critic_observation`, or None (the default): none.
+
+        A privileged (asymmetric) critic reads what the agent cannot see when it
+        acts: the full simulator state, a hidden goal. An environment that
+        offers one overrides this property (a property, not a field: the
+        default here would shadow a field) and `critic_observation`. Only a
+        policy that declares a critic input
+        (`lerax.policy.AbstractPrivilegedActorCriticPolicy`) reads it, in
+        training; acting, evaluation and export need only `observation`.
+        Wrappers report their inner environment's space.
+        """
+        return None
+
+    def critic_observation(self, state: StateType, *, key: Key[Array, ""]) -> Any:
+        """What a privileged critic reads in `state`, or None (the default).
+
+        An element of `critic_observation_space` when that is not None. The
+        training loop asks for it in the state an action is chosen in and in
+        the state reached (before any reset, so a truncated episode is
+        bootstrapped from its final state's critic observation).
+
+        Args:
+            state: The state.
+            key: A JAX PRNG key (for a noisy critic observation).
+
+        Returns:
+            The critic observation, or `None` when `critic_observation_space`
+            is `None`.
+        """
+        del state, key
+        return None
+
     def reset(
         self, *, key: Key[Array, ""]
     ) -> tuple[StateType, ObsType, dict[str, Any]]:

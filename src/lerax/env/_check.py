@@ -123,6 +123,37 @@ def _check_space_value(
     return True
 
 
+def _check_critic_observation(
+    env: AbstractEnvLike,
+    space: AbstractSpace | None,
+    state: Any,
+    key: Key[Array, ""],
+    what: str,
+    problems: list[str],
+) -> None:
+    """Record problems if the critic observation of `state` does not fit `space`."""
+    try:
+        value = env.critic_observation(state, key=key)
+    except Exception as err:  # the user's code: report whatever it raised
+        problems.append(f"critic_observation raised {_first_line(err)}")
+        return
+    if space is None:
+        if value is not None:
+            problems.append(
+                "critic_observation returns a value but critic_observation_space "
+                "is None; declare the space (a property) or return None."
+            )
+        return
+    if value is None:
+        problems.append(
+            "critic_observation returns None but critic_observation_space is "
+            f"{describe_space(space)}; a wrapper that keeps a state of its own "
+            "must forward critic_observation to its inner environment."
+        )
+        return
+    _check_space_value(space, value, f"the {what} critic_observation", problems)
+
+
 def _check_scalar(value: Any, what: str, kind: str, problems: list[str]) -> None:
     shape = tuple(jnp.shape(value))
     dtype = jnp.result_type(value)
@@ -188,6 +219,9 @@ def check_env(env: AbstractEnvLike, *, key: Key[Array, ""] | None = None) -> Non
       `lax.scan` carry cannot change);
     - `reset` and `step` are pure and deterministic: the same key gives the same
       result, and a call leaves its inputs and the environment unchanged;
+    - `critic_observation_space` (when not `None`) is a lerax space and the
+      critic observations of reset and stepped states lie inside it; without
+      one, `critic_observation` returns `None`;
     - `action_mask` (when it returns a mask) is boolean, shaped the way the action
       space takes masks, and allows at least one action;
     - `reset` and `step` trace under `jax.jit` (and agree with the eager results)
@@ -220,6 +254,16 @@ def check_env(env: AbstractEnvLike, *, key: Key[Array, ""] | None = None) -> Non
     if not spaces_ok:
         raise EnvCheckError(name, problems)
     obs_space, act_space = env.observation_space, env.action_space
+    critic_space = env.critic_observation_space
+    if critic_space is not None and not isinstance(critic_space, AbstractSpace):
+        raise EnvCheckError(
+            name,
+            [
+                f"env.critic_observation_space is a {type(critic_space).__name__}, "
+                "not a lerax space; use one from lerax.space (or None for no "
+                "critic observation)."
+            ],
+        )
 
     reset_key, rollout_key = jax.random.split(key)
     try:
@@ -228,6 +272,9 @@ def check_env(env: AbstractEnvLike, *, key: Key[Array, ""] | None = None) -> Non
         raise EnvCheckError(name, [f"reset raised {_first_line(err)}"]) from err
     reset_state, reset_obs = state, obs
     _check_space_value(obs_space, obs, "reset's observation", problems)
+    _check_critic_observation(
+        env, critic_space, state, reset_key, "reset state's", problems
+    )
     if not isinstance(info, dict):
         problems.append(f"reset's info is a {type(info).__name__}, not a dict.")
     state_signature = _shape_dtype(state)
@@ -285,6 +332,11 @@ def check_env(env: AbstractEnvLike, *, key: Key[Array, ""] | None = None) -> Non
         found = []
         _check_space_value(obs_space, obs, "step's observation", found)
         report("obs", found)
+        found = []
+        _check_critic_observation(
+            env, critic_space, next_state, step_key, "stepped state's", found
+        )
+        report("critic", found)
         found = []
         _check_scalar(reward, "step's reward", "float", found)
         report("reward", found)

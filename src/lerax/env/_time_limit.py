@@ -127,3 +127,6 @@ class TimeLimit(AbstractWrapper[TimeLimitState, Any, Any, Any]):
 
     def action_mask(self, state: TimeLimitState, *, key: Key[Array, ""]) -> Any:
         return self.env.action_mask(state.env_state, key=key)
+
+    def critic_observation(self, state: TimeLimitState, *, key: Key[Array, ""]) -> Any:
+        return self.env.critic_observation(state.env_state, key=key)

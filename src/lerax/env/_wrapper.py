@@ -40,6 +40,16 @@ class AbstractWrapper(AbstractEnvLike[StateType, ActType, ObsType, MaskType]):
         """The inner environment's `reset_scheme` (a wrapper's reset calls its)."""
         return self.env.reset_scheme
 
+    @property
+    def critic_observation_space(self) -> AbstractSpace | None:
+        """The inner environment's `critic_observation_space`.
+
+        A wrapper that keeps a state of its own must also forward
+        `critic_observation` (unwrapping its state, as `TimeLimit` does); the
+        stateless bases below forward it already.
+        """
+        return self.env.critic_observation_space
+
 
 class AbstractStatelessWrapper(AbstractWrapper[StateType, ActType, ObsType, MaskType]):
     """A wrapper that keeps no state: every decomposed method delegates to `env`.
@@ -77,6 +87,9 @@ class AbstractStatelessWrapper(AbstractWrapper[StateType, ActType, ObsType, Mask
 
     def action_mask(self, state: Any, *, key: Key[Array, ""]) -> Any:
         return self.env.action_mask(state, key=key)
+
+    def critic_observation(self, state: Any, *, key: Key[Array, ""]) -> Any:
+        return self.env.critic_observation(state, key=key)
 
 
 class AbstractActionWrapper(

@@ -13,7 +13,10 @@ dataclass fields of their own, so a concrete class's field order, and with it th
 structure of its saved files, is the order it declares. Value-based algorithms
 (`lerax.algorithm.PQN`) train an `AbstractQPolicy` (`MLPQPolicy`,
 `CNNQPolicy`, `GRUQPolicy`), which acts greedily; `EpsilonGreedyPolicy`
-wraps one to explore.
+wraps one to explore. `MLPPrivilegedCriticPolicy` (on
+`AbstractPrivilegedActorCriticPolicy`) is the asymmetric actor-critic: its
+critic reads the environment's critic observation in training
+(`PrivilegedObservation`), its actor only the observation.
 """
 
 from ._base import (
@@ -32,6 +35,12 @@ from ._load import load as load
 from ._mlp import MLPActorCriticPolicy as MLPActorCriticPolicy
 from ._normalization import RunningMeanStd as RunningMeanStd
 from ._per_agent import PerAgentPolicy as PerAgentPolicy
+from ._privileged import (
+    AbstractPrivilegedActorCriticPolicy as AbstractPrivilegedActorCriticPolicy,
+    MLPPrivilegedCriticPolicy as MLPPrivilegedCriticPolicy,
+    PrivilegedObservation as PrivilegedObservation,
+    check_critic_observation as check_critic_observation,
+)
 from ._q import (
     AbstractQPolicy as AbstractQPolicy,
     CNNQPolicy as CNNQPolicy,
@@ -54,6 +63,7 @@ __all__ = [
     "AbstractFeedForwardActorCriticPolicy",
     "AbstractPolicy",
     "AbstractPolicyState",
+    "AbstractPrivilegedActorCriticPolicy",
     "AbstractQPolicy",
     "AbstractRecurrentActorCriticPolicy",
     "CNNActorCriticPolicy",
@@ -64,12 +74,15 @@ __all__ = [
     "LSTMActorCriticPolicy",
     "MLPActorCriticPolicy",
     "MLPCentralCriticPolicy",
+    "MLPPrivilegedCriticPolicy",
     "MLPQPolicy",
     "NormalizedValueMLP",
     "NullPolicyState",
     "PerAgentPolicy",
+    "PrivilegedObservation",
     "RecurrentPolicyState",
     "RunningMeanStd",
+    "check_critic_observation",
     "check_env_and_policy",
     "epsilon_greedy",
     "load",
