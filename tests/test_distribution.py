@@ -419,6 +419,9 @@ def _squashed_round_trip():
     return run
 
 
+# Where tanh rounds onto the bound depends on XLA's tanh code, which differs
+# at the cheap optimisation level: check it as users' programs compute it.
+@pytest.mark.usefixtures("full_xla_optimization")
 @pytest.mark.parametrize("mean", [0.0, 3.0, 6.0, 7.5, 20.0])
 def test_squashed_sample_and_log_prob_round_trips_with_large_means(mean):
     # The audit case: log_prob(x) rebuilt the pre-squash value from the float32
