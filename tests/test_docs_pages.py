@@ -78,7 +78,7 @@ def test_the_home_page_says_what_ci_runs(page):
     ci = (ROOT / ".ci" / "run").read_text()
     assert '\npip install -e ".[dev]"\n' in ci and "\npytest -n 2\n" in ci
     assert "LERAX_STRICT_SKIPS=1" in ci and "`LERAX_STRICT_SKIPS=1`" in text
-    assert "the suite takes about 28 minutes" in text
+    assert "the suite takes about 19 minutes" in text
     smoke = list(dict.fromkeys(re.findall(r"benchmarks/(\w+)\.py --smoke", ci)))
     scripts = [s for s in smoke if s != "scale"]
     words = dict(
