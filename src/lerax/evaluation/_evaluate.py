@@ -14,6 +14,8 @@ from lerax._key import check_key
 from lerax.env import AbstractEnvLike, clip_to_action_space
 from lerax.policy import check_env_and_policy
 
+from ._episodes import play_episodes
+
 
 class EvaluationResult(eqx.Module):
     """The outcome of `evaluate_policy`, one entry per episode.
@@ -78,7 +80,7 @@ def _evaluate(
         env_state, observation, reward, terminated, truncated, _ = env.step(
             episode.env_state, action, key=env_key
         )
-        moved = _Episode(
+        return _Episode(
             env_state=env_state,
             policy_state=policy_state,
             observation=observation,
@@ -87,21 +89,10 @@ def _evaluate(
             done=jnp.asarray(terminated | truncated, bool),
             key=key,
         )
-        # A finished episode stays as it ended while the others play on.
-        return jax.tree.map(
-            lambda old, new: jnp.where(episode.done, old, new), episode, moved
-        )
 
-    def cond(carry):
-        step, episodes = carry
-        return (step < max_steps) & ~jnp.all(episodes.done)
-
-    def body(carry):
-        step, episodes = carry
-        return step + 1, jax.vmap(advance)(episodes)
-
-    episodes = jax.vmap(start)(jax.random.split(key, num_episodes))
-    _, episodes = jax.lax.while_loop(cond, body, (jnp.asarray(0), episodes))
+    episodes = play_episodes(
+        start, advance, key=key, num_episodes=num_episodes, max_steps=max_steps
+    )
     return EvaluationResult(
         returns=episodes.episode_return,
         lengths=episodes.length,

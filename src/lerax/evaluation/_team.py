@@ -14,6 +14,8 @@ from lerax._key import check_key
 from lerax.env import AgentBatchEnv, clip_to_action_space
 from lerax.policy import PerAgentPolicy, check_env_and_policy
 
+from ._episodes import play_episodes
+
 _OWNER = "evaluate_team"
 
 
@@ -113,7 +115,7 @@ def _evaluate_team(
         env_state, observation, rewards, terminated, truncated = env.agent_step(
             episode.env_state, action, key=env_key
         )
-        moved = _TeamEpisode(
+        return _TeamEpisode(
             env_state=env_state,
             policy_state=policy_state,
             observation=observation,
@@ -122,21 +124,10 @@ def _evaluate_team(
             done=jnp.asarray(terminated | truncated, bool),
             key=key,
         )
-        # A finished episode stays as it ended while the others play on.
-        return jax.tree.map(
-            lambda old, new: jnp.where(episode.done, old, new), episode, moved
-        )
 
-    def cond(carry):
-        step, episodes = carry
-        return (step < max_steps) & ~jnp.all(episodes.done)
-
-    def body(carry):
-        step, episodes = carry
-        return step + 1, jax.vmap(advance)(episodes)
-
-    episodes = jax.vmap(start)(jax.random.split(key, num_episodes))
-    _, episodes = jax.lax.while_loop(cond, body, (jnp.asarray(0), episodes))
+    episodes = play_episodes(
+        start, advance, key=key, num_episodes=num_episodes, max_steps=max_steps
+    )
     return TeamEvaluationResult(
         agent_returns=episodes.agent_returns,
         team_returns=jnp.mean(episodes.agent_returns, axis=-1),
