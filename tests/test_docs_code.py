@@ -114,27 +114,37 @@ def run_page(path: Path) -> str | None:
         os.chdir(cwd)
 
 
-# Seconds each page took on its own (pytest, shared 2-core machine), to balance
-# the two groups; a page not listed counts as `DEFAULT_COST`.
+# Seconds each page took on its own (docs runner, quick mode, cheap XLA
+# optimisation level, two pages at a time on the 2-core machine), to balance the
+# groups; a page not listed counts as `DEFAULT_COST`.
 PAGE_COST = {
-    "long-runs.md": 79,
-    "interop-brax.md": 75,
-    "index.md": 70,
-    "scale.md": 66,
-    "concepts.md": 50,
-    "ppo-options.md": 45,
-    "getting-started.md": 43,
-    "watching-training.md": 42,
-    "coming-from-sb3.md": 32,
-    "interop-gymnasium.md": 29,
-    "troubleshooting.md": 26,
-    "custom-env.md": 18,
-    "export.md": 14,
-    "correctness.md": 11,
-    "interop-gymnax.md": 8,
+    "ppo-options.md": 164,
+    "scale.md": 64,
+    "long-runs.md": 58,
+    "pbt.md": 56,
+    "index.md": 39,
+    "curricula.md": 32,
+    "multi-agent.md": 32,
+    "interop-brax.md": 28,
+    "concepts.md": 25,
+    "getting-started.md": 23,
+    "watching-training.md": 23,
+    "objectives.md": 18,
+    "troubleshooting.md": 18,
+    "coming-from-sb3.md": 15,
+    "export.md": 15,
+    "interop-gymnasium.md": 15,
+    "interop-jumanji.md": 14,
+    "presets.md": 14,
+    "custom-env.md": 13,
+    "pqn.md": 13,
+    "coming-from-skrl.md": 12,
+    "correctness.md": 7,
+    "interop-gymnax.md": 7,
+    "make.md": 6,
     "ppo-hyperparameters.md": 3,
 }
-DEFAULT_COST = 30
+DEFAULT_COST = 20
 
 
 def page_groups(count: int = 4) -> list[list[Path]]:
