@@ -52,6 +52,44 @@ def _tower(
     return MLP(layers=layers, activation=activation)
 
 
+def two_towers(
+    owner: str,
+    actor_inputs: int,
+    critic_inputs: int,
+    action_space: AbstractSpace,
+    *,
+    width_size: int,
+    depth: int,
+    activation: Callable[[Array], Array],
+    ortho_init: bool,
+    key: Key[Array, ""],
+) -> tuple[MLP, MLP]:
+    """An actor MLP and a critic MLP with separate inputs (the sizes checked).
+
+    Orthogonal gains `sqrt(2)` (hidden), `0.01` (actor head), `1.0` (critic head).
+    """
+    check_size(owner, "width_size", width_size)
+    check_size(owner, "depth", depth)
+    check_activation(owner, activation)
+    gains = orthogonal_gains(owner, ortho_init, float(np.sqrt(2.0)), 0.01, 1.0)
+    out_size = actor_output_size(owner, action_space)
+    hidden = (int(width_size),) * int(depth)
+    actor_key, critic_key = jax.random.split(key)
+    actor = _tower(
+        (actor_inputs, *hidden, out_size),
+        None if gains is None else (gains[0], gains[1]),
+        activation,
+        actor_key,
+    )
+    critic = _tower(
+        (critic_inputs, *hidden, "scalar"),
+        None if gains is None else (gains[0], gains[2]),
+        activation,
+        critic_key,
+    )
+    return actor, critic
+
+
 class MLPCentralCriticPolicy(AbstractFeedForwardActorCriticPolicy):
     """An MLP actor on the agent's observation and an MLP critic on the global state.
 
@@ -134,36 +172,22 @@ class MLPCentralCriticPolicy(AbstractFeedForwardActorCriticPolicy):
                 f"state=...) (build the env with AgentBatchEnv(env, "
                 f"central_critic=True)), got {observation_space!r}."
             )
-        check_size(_OWNER, "width_size", width_size)
-        check_size(_OWNER, "depth", depth)
-        check_activation(_OWNER, activation)
-        gains = orthogonal_gains(_OWNER, ortho_init, float(np.sqrt(2.0)), 0.01, 1.0)
-        out_size = actor_output_size(_OWNER, action_space)
         # Dict flattens its entries in sorted key order: observation, state.
         n_obs = observation_space.spaces["observation"].flat_size
         n_state = observation_space.spaces["state"].flat_size
-        hidden = (int(width_size),) * int(depth)
-        actor_key, critic_key = jax.random.split(key)
-        self.actor = _Part(
-            _tower(
-                (n_obs, *hidden, out_size),
-                None if gains is None else (gains[0], gains[1]),
-                activation,
-                actor_key,
-            ),
-            0,
+        actor, critic = two_towers(
+            _OWNER,
             n_obs,
+            n_state,
+            action_space,
+            width_size=width_size,
+            depth=depth,
+            activation=activation,
+            ortho_init=ortho_init,
+            key=key,
         )
-        self.critic = _Part(
-            _tower(
-                (n_state, *hidden, "scalar"),
-                None if gains is None else (gains[0], gains[2]),
-                activation,
-                critic_key,
-            ),
-            n_obs,
-            n_obs + n_state,
-        )
+        self.actor = _Part(actor, 0, n_obs)
+        self.critic = _Part(critic, n_obs, n_obs + n_state)
         self.observation_space = observation_space
         self.action_space = action_space
         self.log_std = free_log_std(action_space, log_std_init)

@@ -19,23 +19,18 @@ from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
-import numpy as np
 from jaxtyping import Array, Float, Key, PyTree
 
-from lerax._checks import check_size
 from lerax._key import check_key
 from lerax.distribution import AbstractDistribution
 from lerax.env import AbstractEnvLike
 from lerax.space import AbstractSpace, describe_space
 
 from ._base import AbstractActorCriticPolicy, NullPolicyState
-from ._central_critic import _tower
+from ._central_critic import two_towers
 from ._heads import (
     action_distribution,
-    actor_output_size,
-    check_activation,
     free_log_std,
-    orthogonal_gains,
     resolve_spaces,
 )
 from ._network import MLP
@@ -191,24 +186,16 @@ class MLPPrivilegedCriticPolicy(AbstractPrivilegedActorCriticPolicy):
                 f"{_OWNER}: critic_observation_space must be a lerax space, got "
                 f"{type(critic_observation_space).__name__}."
             )
-        check_size(_OWNER, "width_size", width_size)
-        check_size(_OWNER, "depth", depth)
-        check_activation(_OWNER, activation)
-        gains = orthogonal_gains(_OWNER, ortho_init, float(np.sqrt(2.0)), 0.01, 1.0)
-        out_size = actor_output_size(_OWNER, action_space)
-        hidden = (int(width_size),) * int(depth)
-        actor_key, critic_key = jax.random.split(key)
-        self.actor = _tower(
-            (observation_space.flat_size, *hidden, out_size),
-            None if gains is None else (gains[0], gains[1]),
-            activation,
-            actor_key,
-        )
-        self.critic = _tower(
-            (critic_observation_space.flat_size, *hidden, "scalar"),
-            None if gains is None else (gains[0], gains[2]),
-            activation,
-            critic_key,
+        self.actor, self.critic = two_towers(
+            _OWNER,
+            observation_space.flat_size,
+            critic_observation_space.flat_size,
+            action_space,
+            width_size=width_size,
+            depth=depth,
+            activation=activation,
+            ortho_init=ortho_init,
+            key=key,
         )
         self.observation_space = observation_space
         self.action_space = action_space
