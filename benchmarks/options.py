@@ -31,9 +31,10 @@ Rows (PPO defaults otherwise, 4 seeds trained at once with ``jax.vmap``):
 - the privileged critic (``--only skrl-privileged``, also part of ``skrl``): a
   task of this script's own where every reward carries an offset the agent
   cannot see (``HiddenOffsetEnv``: move to 0 on a line, reward
-  ``10 u - |x'|`` with ``u`` uniform in [-1, 1] drawn afresh in every state,
-  32-step episodes truncated), 2**14 steps per seed;
-  ``MLPPrivilegedCriticPolicy`` (critic reads ``(x, u)``) against
+  ``5 b - |x'|`` with ``b`` uniform in [-1, 1], drawn once per episode; 32-step
+  episodes, truncated), ``--privileged-timesteps`` steps per seed (default
+  2**13) at discount ``--privileged-gamma`` (default 0.5);
+  ``MLPPrivilegedCriticPolicy`` (critic reads ``(x, b)``) against
   ``MLPActorCriticPolicy`` (critic reads ``x``), same sizes; score: the final
   deterministic policy's mean return over 64 episodes of the task without the
   offset (0 is perfect), with a 95% bootstrap CI over seeds and of the
@@ -154,7 +155,7 @@ class CueEnv(AbstractEnv):
 
 OFFSET_HORIZON = 32
 OFFSET_STEP = 0.1
-OFFSET_SCALE = 10.0
+OFFSET_SCALE = 5.0
 
 
 class OffsetState(AbstractEnvState):
@@ -168,12 +169,14 @@ class OffsetState(AbstractEnvState):
 class HiddenOffsetEnv(AbstractEnv):
     """Move to 0 on a line; every reward carries an offset the agent cannot see.
 
-    Each state holds a fresh uniform draw `u` in [-1, 1]; the reward of the
-    step taken from it is `offset_scale * u - |x'|`. The offset changes the
-    value of the state by `offset_scale * u` but not the best action: a critic
-    that cannot see it explains little of the returns, so the advantages are
-    noisy. The critic observation is `(x, u)`; with `offset_scale=0` the task
-    is the same without the offset (for scoring).
+    Each episode draws `b` uniform in [-1, 1] at reset and keeps it; the reward
+    of every step is `offset_scale * b - |x'|`. The offset changes the value of
+    every state of the episode by about `offset_scale * b / (1 - gamma)` but
+    never the best action: a critic that cannot see it leaves
+    `offset_scale * b / (1 - gamma * lambda)` of noise in every advantage of
+    the episode, and a critic that sees it can remove it. The critic
+    observation is `(x, b)`; with `offset_scale=0` the task is the same without
+    the offset (for scoring).
     """
 
     name: str = eqx.field(static=True, default="HiddenOffset")
@@ -191,7 +194,7 @@ class HiddenOffsetEnv(AbstractEnv):
 
     @property
     def critic_observation_space(self) -> Box:
-        """`[x, u]`: the position and the offset's uniform draw."""
+        """`[x, b]`: the position and the episode's offset."""
         return Box(-1.0, 1.0, shape=(2,))
 
     def initial(self, *, key):
@@ -204,10 +207,9 @@ class HiddenOffsetEnv(AbstractEnv):
         )
 
     def transition(self, state, action, *, key):
-        """Move by `OFFSET_STEP` left or right, or stay; draw a new offset."""
+        """Move by `OFFSET_STEP` left or right, or stay; keep the offset."""
         x = jnp.clip(state.x + OFFSET_STEP * (action - 1), -1.0, 1.0)
-        offset = jax.random.uniform(key, minval=-1.0, maxval=1.0)
-        return OffsetState(x=x, offset=offset, time=state.time + 1)
+        return OffsetState(x=x, offset=state.offset, time=state.time + 1)
 
     def observation(self, state, *, key):
         """The position only."""
@@ -218,7 +220,7 @@ class HiddenOffsetEnv(AbstractEnv):
         return jnp.stack([state.x, state.offset])
 
     def reward(self, state, action, next_state, *, key):
-        """The hidden offset of the state acted in, minus the distance to 0."""
+        """The episode's hidden offset, minus the distance to 0."""
         return self.offset_scale * state.offset - jnp.abs(next_state.x)
 
     def terminal(self, state, *, key):
@@ -236,11 +238,19 @@ PRIVILEGED_POLICIES = {
 }
 
 
-def offset_algo(smoke: bool) -> PPO:
-    """PPO for the hidden-offset task (smaller batches than the defaults)."""
+PRIVILEGED_GAMMA = 0.5
+
+
+def offset_algo(smoke: bool, gamma: float = PRIVILEGED_GAMMA) -> PPO:
+    """PPO for the hidden-offset task (smaller batches than the defaults).
+
+    The task's reward is dense (the distance to 0 at every step), so a short
+    horizon suffices; the discount also sets the scale of the offset's part of
+    the value (`offset_scale * b / (1 - gamma)`) that a critic has to learn.
+    """
     if smoke:
-        return PPO(num_envs=2, num_steps=16, num_epochs=1, num_batches=2)
-    return PPO(num_envs=8, num_steps=64, num_epochs=4, num_batches=4)
+        return PPO(num_envs=2, num_steps=16, num_epochs=1, num_batches=2, gamma=gamma)
+    return PPO(num_envs=8, num_steps=64, num_epochs=4, num_batches=4, gamma=gamma)
 
 
 def bootstrap_ci(values: np.ndarray, *, seed: int = 0) -> tuple[float, float]:
@@ -252,7 +262,7 @@ def bootstrap_ci(values: np.ndarray, *, seed: int = 0) -> tuple[float, float]:
     return float(low), float(high)
 
 
-PRIVILEGED_TIMESTEPS = 2**14
+PRIVILEGED_TIMESTEPS = 2**13
 
 
 def run_privileged_row(
@@ -262,11 +272,12 @@ def run_privileged_row(
     num_seeds: int,
     seed: int,
     timesteps: int = PRIVILEGED_TIMESTEPS,
+    gamma: float = PRIVILEGED_GAMMA,
 ) -> dict:
     """Train every seed of one critic at once; score on the task without offset."""
     env = HiddenOffsetEnv()
     scoring = HiddenOffsetEnv(offset_scale=0.0)
-    algo = offset_algo(smoke)
+    algo = offset_algo(smoke, gamma)
     total = 64 if smoke else timesteps
     cls = PRIVILEGED_POLICIES[name]
     keys = jax.random.split(jax.random.key(seed), num_seeds)
@@ -285,6 +296,7 @@ def run_privileged_row(
     return dict(
         name=name,
         timesteps=total,
+        gamma=gamma,
         score_per_seed=[round(float(s), 2) for s in scores],
         score=round(float(scores.mean()), 2),
         ci95=[round(v, 2) for v in bootstrap_ci(scores, seed=seed)],
@@ -728,6 +740,18 @@ def main(argv: list[str] | None = None) -> int:
         help="sizes of the timed runs (gpu: 4096 envs, 512-unit MLP)",
     )
     parser.add_argument(
+        "--privileged-timesteps",
+        type=int,
+        default=PRIVILEGED_TIMESTEPS,
+        help="steps per seed of the privileged-critic rows",
+    )
+    parser.add_argument(
+        "--privileged-gamma",
+        type=float,
+        default=PRIVILEGED_GAMMA,
+        help="PPO's discount in the privileged-critic rows",
+    )
+    parser.add_argument(
         "--summarize",
         type=Path,
         nargs="+",
@@ -769,7 +793,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[options] hidden offset, {name} ...", file=sys.stderr, flush=True)
         privileged.append(
             run_privileged_row(
-                name, smoke=args.smoke, num_seeds=args.seeds, seed=args.seed
+                name,
+                smoke=args.smoke,
+                num_seeds=args.seeds,
+                seed=args.seed,
+                timesteps=args.privileged_timesteps,
+                gamma=args.privileged_gamma,
             )
         )
         print(f"[options]   score {privileged[-1]['score']}", file=sys.stderr)

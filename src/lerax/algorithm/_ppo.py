@@ -50,7 +50,12 @@ from ._schedule import (
     scale_by_linear_anneal,
     set_anneal_horizon,
 )
-from ._separate import actor_mask, set_actor_mask, split_actor_critic
+from ._separate import (
+    actor_mask,
+    find_split_state,
+    set_actor_mask,
+    split_actor_critic,
+)
 
 
 def _shuffled_minibatches(
@@ -485,6 +490,27 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             parts.append(carry_objective_state(self.objective))
         return optax.chain(*parts)
 
+    def _rate_in_use(
+        self,
+        learning_rate: Float[Array, ""] | optax.Schedule,
+        opt_state: optax.OptState,
+        part_state: optax.OptState | None = None,
+    ) -> Float[Array, ""]:
+        """The rate the latest update used: scalar, schedule, KL rule, anneal.
+
+        `part_state` is the part's own optimizer state (separate optimisers),
+        searched for its `KLAdaptiveLRState`; `None` searches `opt_state`.
+        """
+        learning_rate = learning_rate_in_use(learning_rate, opt_state)
+        adaptive = find_kl_adaptive_state(
+            opt_state if part_state is None else part_state
+        )
+        if adaptive is not None:
+            learning_rate = adaptive.last_used
+        if self.anneal_learning_rate:
+            learning_rate = learning_rate * last_anneal_factor(opt_state)
+        return learning_rate
+
     def policy_objective(self) -> AbstractPolicyObjective:
         """The policy objective the loss uses.
 
@@ -788,12 +814,14 @@ class PPO(AbstractActorCriticAlgorithm[PolicyType]):
             jnp.where(weights, stats.nonfinite_gradient, 0.0)
         )
         log["explained_variance"] = explained_variance(flat.values, flat.returns)
-        learning_rate = learning_rate_in_use(self.learning_rate, opt_state)
-        adaptive = find_kl_adaptive_state(opt_state)
-        if adaptive is not None:
-            learning_rate = adaptive.last_used
-        if self.anneal_learning_rate:
-            learning_rate = learning_rate * last_anneal_factor(opt_state)
-        log["learning_rate"] = learning_rate
+        log["learning_rate"] = self._rate_in_use(self.learning_rate, opt_state)
+        if self.separate_optimizers and self.critic_optimizer is None:
+            critic_rate = self.critic_learning_rate
+            if critic_rate is None:
+                critic_rate = self.learning_rate
+            split = find_split_state(opt_state)
+            log["critic_learning_rate"] = self._rate_in_use(
+                critic_rate, opt_state, None if split is None else split.critic
+            )
         log["epochs_run"] = jnp.sum(ran).astype(jnp.float32)
         return policy, opt_state, log

@@ -136,3 +136,18 @@ def set_actor_mask(opt_state: optax.OptState, mask: PyTree) -> optax.OptState:
         opt_state,
         is_leaf=_is_split,
     )
+
+
+def find_split_state(opt_state: optax.OptState) -> ActorCriticSplitState | None:
+    """The first `ActorCriticSplitState` in an optimizer state, if any.
+
+    Args:
+        opt_state: An optimizer state.
+
+    Returns:
+        The state, or `None`.
+    """
+    for leaf in jax.tree.leaves(opt_state, is_leaf=_is_split):
+        if _is_split(leaf):
+            return leaf
+    return None
