@@ -10,6 +10,7 @@ named out of alphabetical order, their rewards differ, and episodes both
 terminate (the agents meet) and truncate (a step limit) inside one rollout.
 """
 
+import csv
 import shutil
 
 import equinox as eqx
@@ -21,7 +22,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 import lerax
 from lerax.algorithm import IPPO, MAPPO, AbstractPolicyObjective
-from lerax.callback import EmptyCallback
+from lerax.callback import CSVBackend, EmptyCallback, EvalCallback, LoggingCallback
 from lerax.checkpoint import Checkpointer
 from lerax.env import (
     AbstractEnvState,
@@ -582,3 +583,45 @@ def test_evaluate_team_reports_agent_and_team_returns_by_hand():
         assert bool(result.completed.all())
     with pytest.raises(TypeError, match="AgentBatchEnv"):
         evaluate_team(Clock(), shared, key=jax.random.key(0))
+
+
+def _clock_returns_by_hand(env, policy):
+    # Deterministic actions, found by hand: each agent's greedy action at each
+    # of the three observations; agent i earns (i + 1) * (1 + 2 + 3) plus them.
+    bonus = np.zeros(2)
+    for t in range(3):
+        observation = env.observation(
+            AgentBatchState(ClockState(jnp.asarray(t))), key=jax.random.key(0)
+        )
+        _, action = jax.vmap(lambda o: policy(None, o))(observation)
+        bonus += np.asarray(action)
+    return np.array([6.0, 12.0]) + bonus
+
+
+def test_eval_callback_on_a_team_reports_agent_and_team_returns(tmp_path):
+    # EvalCallback on an AgentBatchEnv plays team episodes (evaluate_team):
+    # its record and the logger's row hold the team return and each agent's.
+    env = AgentBatchEnv(Clock())
+    policy = MLPActorCriticPolicy(env, key=jax.random.key(0), width_size=4)
+    logger = LoggingCallback([CSVBackend(tmp_path / "run.csv")])
+    callbacks = [EvalCallback(AgentBatchEnv(Clock()), 1, 2, logger=logger), logger]
+    algo = IPPO(num_envs=2, num_steps=3, num_epochs=1, num_batches=1)
+    state = algo.learn_state(
+        env, policy, 2 * 6, key=jax.random.key(1), callback=callbacks
+    )
+    jax.block_until_ready(state)
+    evals = state.callback_state[EvalCallback]
+    expected = _clock_returns_by_hand(env, state.policy)
+    np.testing.assert_allclose(evals.agent_return_mean[-1], expected, rtol=1e-6)
+    np.testing.assert_allclose(evals.return_mean[-1], expected.mean(), rtol=1e-6)
+    np.testing.assert_allclose(evals.length_mean, [3.0, 3.0])
+    logger.close()
+    with open(tmp_path / "run.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["iteration"]) for r in rows] == [1, 2]
+    for r, agent_means in zip(rows, np.asarray(evals.agent_return_mean), strict=True):
+        np.testing.assert_allclose(
+            [float(r["eval_return_mean/p"]), float(r["eval_return_mean/q"])],
+            agent_means,
+            rtol=1e-6,
+        )

@@ -56,11 +56,15 @@ class LoggingHost:
         backends: The backends rows go to.
         with_eval: Whether an `EvalCallback` reports through this logger (its
             columns are then part of every row).
+        eval_agent_columns: The per-agent evaluation columns
+            (`eval_return_mean/<agent>`) of an `EvalCallback` on an
+            `AgentBatchEnv`; empty otherwise.
     """
 
     def __init__(self, backends: tuple[AbstractLoggingBackend, ...]):
         self.backends = backends
         self.with_eval = False
+        self.eval_agent_columns: tuple[str, ...] = ()
         self._open = False
         self._columns: tuple[str, ...] | None = None
         self._pending_eval: list[dict[str, Any]] = []
@@ -91,7 +95,8 @@ class LoggingHost:
         elif event == "eval":
             self._ensure_open(num_runs)
             self._pending_eval = [
-                {k: _python(data[k][i]) for k in EVAL_COLUMNS} for i in range(num_runs)
+                {k: _python(data[k][i]) for k in self._eval_columns()}
+                for i in range(num_runs)
             ]
         elif event == "iteration":
             if not bool(data["should_log"][0]):
@@ -141,9 +146,7 @@ class LoggingHost:
         self._last_time, self._last_timesteps = now, timesteps
         log = data["log"]
         if self._columns is None:
-            self._columns = (
-                LEADING_COLUMNS + tuple(log) + (EVAL_COLUMNS if self.with_eval else ())
-            )
+            self._columns = LEADING_COLUMNS + tuple(log) + self._eval_columns()
         rows = []
         for i in range(num_runs):
             row: dict[str, Any] = {
@@ -165,6 +168,11 @@ class LoggingHost:
             backend.write(rows, self._columns)
         if int(data["iteration"][0]) >= int(data["num_iterations"][0]):
             self.close()
+
+    def _eval_columns(self) -> tuple[str, ...]:
+        if not self.with_eval:
+            return ()
+        return EVAL_COLUMNS + self.eval_agent_columns
 
     def close(self) -> None:
         """Close every backend (a later run opens them again)."""
@@ -197,7 +205,9 @@ class LoggingCallback(AbstractEpisodeCallback):
     the `PPOStats` fields and `learning_rate`) and, when an `EvalCallback`
     reports through this logger, `eval_return_mean`, `eval_return_std`,
     `eval_length_mean`, `eval_length_std` (on the row of the iteration it
-    evaluated, if it comes before this callback in the list).
+    evaluated, if it comes before this callback in the list), and, for an
+    evaluation of a team (`AgentBatchEnv`), `eval_return_mean/<agent>` for
+    each agent.
 
     Under `jax.vmap` over seeds (or hyperparameters) every row is written once
     per batch member, with `seed` its index, in one host call per iteration.
