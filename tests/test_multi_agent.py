@@ -22,7 +22,13 @@ from jaxtyping import Array, Bool, Float, Int
 
 import lerax
 from lerax.algorithm import IPPO, MAPPO, AbstractPolicyObjective
-from lerax.callback import CSVBackend, EmptyCallback, EvalCallback, LoggingCallback
+from lerax.callback import (
+    CSVBackend,
+    EmptyCallback,
+    EpisodeStatisticsCallback,
+    EvalCallback,
+    LoggingCallback,
+)
 from lerax.checkpoint import Checkpointer
 from lerax.env import (
     AbstractEnvState,
@@ -515,11 +521,13 @@ class ClockState(AbstractEnvState):
 
 
 class Clock(AbstractMultiAgentEnv[ClockState]):
-    """Scripted: at step t (1, 2, ...) agent i is paid (i + 1) * t + action;
-    the episode truncates after 3 steps."""
+    """Scripted: at step t (1, 2, ...) agent i is paid (i + 1) * t + action
+    (without the action when `pay_actions=False`); the episode truncates after
+    3 steps."""
 
     name: str = eqx.field(static=True, default="Clock")
     agents: tuple[str, ...] = eqx.field(static=True, default=("p", "q"))
+    pay_actions: bool = eqx.field(static=True, default=True)
 
     @property
     def observation_spaces(self):
@@ -543,8 +551,9 @@ class Clock(AbstractMultiAgentEnv[ClockState]):
         return {a: jnp.full((1,), state.time / 3.0) for a in self.agents}
 
     def rewards(self, state, actions, next_state, *, key):
+        paid = 1.0 if self.pay_actions else 0.0
         return {
-            a: (i + 1.0) * next_state.time + actions[a]
+            a: (i + 1.0) * next_state.time + paid * actions[a]
             for i, a in enumerate(self.agents)
         }
 
@@ -598,27 +607,43 @@ def _clock_returns_by_hand(env, policy):
     return np.array([6.0, 12.0]) + bonus
 
 
-def test_eval_callback_on_a_team_reports_agent_and_team_returns(tmp_path):
-    # EvalCallback on an AgentBatchEnv plays team episodes (evaluate_team):
+def test_callbacks_report_each_agents_return_by_hand(tmp_path):
+    # Training on Clock without the action pay: every episode pays agent p
+    # 1 + 2 + 3 = 6 and agent q 12 (team 9). Rollouts of 2 steps cut the
+    # 3-step episodes, so the record must carry them across iterations:
+    # iteration 1 ends none, iterations 2 and 3 end one per environment.
+    # EvalCallback on an AgentBatchEnv plays team episodes (evaluate_team,
+    # here on Clock with the action pay, the greedy actions found by hand):
     # its record and the logger's row hold the team return and each agent's.
-    env = AgentBatchEnv(Clock())
+    env = AgentBatchEnv(Clock(pay_actions=False))
+    eval_env = AgentBatchEnv(Clock())
     policy = MLPActorCriticPolicy(env, key=jax.random.key(0), width_size=4)
     logger = LoggingCallback([CSVBackend(tmp_path / "run.csv")])
-    callbacks = [EvalCallback(AgentBatchEnv(Clock()), 1, 2, logger=logger), logger]
-    algo = IPPO(num_envs=2, num_steps=3, num_epochs=1, num_batches=1)
+    callbacks = [
+        EvalCallback(eval_env, 1, 2, logger=logger),
+        logger,
+        EpisodeStatisticsCallback(),
+    ]
+    algo = IPPO(num_envs=2, num_steps=2, num_epochs=1, num_batches=1)
     state = algo.learn_state(
-        env, policy, 2 * 6, key=jax.random.key(1), callback=callbacks
+        env, policy, 3 * 4, key=jax.random.key(1), callback=callbacks
     )
     jax.block_until_ready(state)
+    episodes = state.callback_state[EpisodeStatisticsCallback]
+    np.testing.assert_array_equal(episodes.episodes, [0, 2, 2])
+    np.testing.assert_array_equal(episodes.mean_return, [np.nan, 9.0, 9.0])
+    np.testing.assert_array_equal(
+        episodes.agent_mean_return, [[np.nan, np.nan], [6.0, 12.0], [6.0, 12.0]]
+    )
     evals = state.callback_state[EvalCallback]
-    expected = _clock_returns_by_hand(env, state.policy)
+    expected = _clock_returns_by_hand(eval_env, state.policy)
     np.testing.assert_allclose(evals.agent_return_mean[-1], expected, rtol=1e-6)
     np.testing.assert_allclose(evals.return_mean[-1], expected.mean(), rtol=1e-6)
-    np.testing.assert_allclose(evals.length_mean, [3.0, 3.0])
+    np.testing.assert_allclose(evals.length_mean, [3.0, 3.0, 3.0])
     logger.close()
     with open(tmp_path / "run.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["iteration"]) for r in rows] == [1, 2]
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3]
     for r, agent_means in zip(rows, np.asarray(evals.agent_return_mean), strict=True):
         np.testing.assert_allclose(
             [float(r["eval_return_mean/p"]), float(r["eval_return_mean/q"])],
