@@ -644,6 +644,13 @@ def test_callbacks_report_each_agents_return_by_hand(tmp_path):
     with open(tmp_path / "run.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["iteration"]) for r in rows] == [1, 2, 3]
+    # The training rows: the team return and each agent's (none ended in
+    # iteration 1).
+    assert [r["episode_return/p"] for r in rows[:1]] == [""]
+    for r in rows[1:]:
+        assert float(r["episode_return"]) == 9.0
+        assert float(r["episode_return/p"]) == 6.0
+        assert float(r["episode_return/q"]) == 12.0
     for r, agent_means in zip(rows, np.asarray(evals.agent_return_mean), strict=True):
         np.testing.assert_allclose(
             [float(r["eval_return_mean/p"]), float(r["eval_return_mean/q"])],
