@@ -447,11 +447,18 @@ def _learn_seeds(algo, env, policy, keys):
     return eqx.filter_jit(jax.vmap(lambda k: algo.learn(env, policy, 16, key=k)))(keys)
 
 
-@pytest.mark.parametrize("kind", ["shared", "per_agent", "central_critic"])
+@pytest.mark.parametrize(
+    "kind", ["shared", "per_agent", "central_critic", "gru_central_critic"]
+)
 def test_learn_vmaps_over_seeds(kind):
-    central_critic = kind == "central_critic"
+    central_critic = kind in ("central_critic", "gru_central_critic")
     env = AgentBatchEnv(Rendezvous(), central_critic=central_critic)
-    if central_critic:
+    if kind == "gru_central_critic":
+        algo = MAPPO(num_envs=2, num_steps=4, num_epochs=2, num_batches=2)
+        policy = GRUCentralCriticPolicy(
+            env, key=jax.random.key(0), hidden_size=8, encoder_sizes=(8,)
+        )
+    elif central_critic:
         algo = MAPPO(num_envs=2, num_steps=4, num_epochs=2, num_batches=2)
         policy = MLPCentralCriticPolicy(env, key=jax.random.key(0), width_size=8)
         # The critic reads the global state (3 positions, clock) plus the id.
@@ -467,6 +474,15 @@ def test_learn_vmaps_over_seeds(kind):
     leaves = jax.tree.leaves(eqx.filter(trained, eqx.is_inexact_array))
     # Each seed trained from the same start to a different policy...
     assert any(not np.allclose(x[0], x[1]) for x in leaves)
+    if kind == "gru_central_critic":
+        # Both towers trained (seed 0 against its start): the actor's GRU and
+        # the critic's.
+        for tower in (lambda p: p.core.actor, lambda p: p.core.critic):
+            start = jax.tree.leaves(eqx.filter(tower(policy), eqx.is_inexact_array))
+            after = jax.tree.leaves(eqx.filter(tower(trained), eqx.is_inexact_array))
+            pairs = zip(after, start, strict=True)
+            assert any(not np.allclose(x[0], y) for x, y in pairs)
+        return  # seed 0 alone: the MLP cases check it (one compile less)
     if kind == "per_agent":
         # The agents' parameters (seed 0) diverged from their common start:
         # each agent trained on its own rewards.
@@ -615,6 +631,7 @@ def test_callbacks_report_each_agents_return_by_hand(tmp_path):
     # EvalCallback on an AgentBatchEnv plays team episodes (evaluate_team,
     # here on Clock with the action pay, the greedy actions found by hand):
     # its record and the logger's row hold the team return and each agent's.
+    # Two seeds under `jax.vmap(learn_state)`.
     env = AgentBatchEnv(Clock(pay_actions=False))
     eval_env = AgentBatchEnv(Clock())
     policy = MLPActorCriticPolicy(env, key=jax.random.key(0), width_size=4)
@@ -625,35 +642,47 @@ def test_callbacks_report_each_agents_return_by_hand(tmp_path):
         EpisodeStatisticsCallback(),
     ]
     algo = IPPO(num_envs=2, num_steps=2, num_epochs=1, num_batches=1)
-    state = algo.learn_state(
-        env, policy, 3 * 4, key=jax.random.key(1), callback=callbacks
-    )
+    state = jax.vmap(
+        lambda k: algo.learn_state(env, policy, 3 * 4, key=k, callback=callbacks)
+    )(jax.random.split(jax.random.key(1), 2))
     jax.block_until_ready(state)
-    episodes = state.callback_state[EpisodeStatisticsCallback]
-    np.testing.assert_array_equal(episodes.episodes, [0, 2, 2])
-    np.testing.assert_array_equal(episodes.mean_return, [np.nan, 9.0, 9.0])
-    np.testing.assert_array_equal(
-        episodes.agent_mean_return, [[np.nan, np.nan], [6.0, 12.0], [6.0, 12.0]]
-    )
-    evals = state.callback_state[EvalCallback]
-    expected = _clock_returns_by_hand(eval_env, state.policy)
-    np.testing.assert_allclose(evals.agent_return_mean[-1], expected, rtol=1e-6)
-    np.testing.assert_allclose(evals.return_mean[-1], expected.mean(), rtol=1e-6)
-    np.testing.assert_allclose(evals.length_mean, [3.0, 3.0, 3.0])
     logger.close()
+    episodes = state.callback_state[EpisodeStatisticsCallback]
+    evals = state.callback_state[EvalCallback]
     with open(tmp_path / "run.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["iteration"]) for r in rows] == [1, 2, 3]
-    # The training rows: the team return and each agent's (none ended in
-    # iteration 1).
-    assert [r["episode_return/p"] for r in rows[:1]] == [""]
-    for r in rows[1:]:
-        assert float(r["episode_return"]) == 9.0
-        assert float(r["episode_return/p"]) == 6.0
-        assert float(r["episode_return/q"]) == 12.0
-    for r, agent_means in zip(rows, np.asarray(evals.agent_return_mean), strict=True):
-        np.testing.assert_allclose(
-            [float(r["eval_return_mean/p"]), float(r["eval_return_mean/q"])],
-            agent_means,
-            rtol=1e-6,
+    assert [(int(r["iteration"]), int(r["seed"])) for r in rows] == [
+        (i, s) for i in (1, 2, 3) for s in (0, 1)
+    ]
+    for seed in range(2):
+        np.testing.assert_array_equal(episodes.episodes[seed], [0, 2, 2])
+        np.testing.assert_array_equal(episodes.mean_return[seed], [np.nan, 9.0, 9.0])
+        np.testing.assert_array_equal(
+            episodes.agent_mean_return[seed],
+            [[np.nan, np.nan], [6.0, 12.0], [6.0, 12.0]],
         )
+        trained = jax.tree.map(lambda x, i=seed: x[i], state.policy)
+        expected = _clock_returns_by_hand(eval_env, trained)
+        np.testing.assert_allclose(
+            evals.agent_return_mean[seed, -1], expected, rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            evals.return_mean[seed, -1], expected.mean(), rtol=1e-6
+        )
+        np.testing.assert_allclose(evals.length_mean[seed], [3.0, 3.0, 3.0])
+        seed_rows = [r for r in rows if int(r["seed"]) == seed]
+        # The training rows: the team return and each agent's (none ended in
+        # iteration 1).
+        assert seed_rows[0]["episode_return/p"] == ""
+        for r in seed_rows[1:]:
+            assert float(r["episode_return"]) == 9.0
+            assert float(r["episode_return/p"]) == 6.0
+            assert float(r["episode_return/q"]) == 12.0
+        for r, agent_means in zip(
+            seed_rows, np.asarray(evals.agent_return_mean[seed]), strict=True
+        ):
+            np.testing.assert_allclose(
+                [float(r["eval_return_mean/p"]), float(r["eval_return_mean/q"])],
+                agent_means,
+                rtol=1e-6,
+            )
