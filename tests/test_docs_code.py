@@ -124,7 +124,7 @@ PAGE_COST = {
     "pbt.md": 56,
     "index.md": 39,
     "curricula.md": 32,
-    "multi-agent.md": 32,
+    "multi-agent.md": 46,
     "interop-brax.md": 28,
     "concepts.md": 25,
     "getting-started.md": 23,

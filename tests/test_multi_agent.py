@@ -1,6 +1,7 @@
 """Multi-agent training: the agent batch, GAE per agent with the team's episode
 ends (against NumPy), recurrent replay equal to the rollout (the first update's
-ratio is 1 with frozen parameters, shared and per-agent), one parameter set
+ratio is 1 with frozen parameters, shared and per-agent, and for recurrent
+MAPPO's GRUCentralCriticPolicy under `jax.vmap`), one parameter set
 per agent against a hand-written per-agent loop, heterogeneous agents refused,
 IPPO/MAPPO under `jax.vmap` over seeds.
 
@@ -9,6 +10,7 @@ named out of alphabetical order, their rewards differ, and episodes both
 terminate (the agents meet) and truncate (a step limit) inside one rollout.
 """
 
+import csv
 import shutil
 
 import equinox as eqx
@@ -18,8 +20,15 @@ import numpy as np
 import pytest
 from jaxtyping import Array, Bool, Float, Int
 
+import lerax
 from lerax.algorithm import IPPO, MAPPO, AbstractPolicyObjective
-from lerax.callback import EmptyCallback
+from lerax.callback import (
+    CSVBackend,
+    EmptyCallback,
+    EpisodeStatisticsCallback,
+    EvalCallback,
+    LoggingCallback,
+)
 from lerax.checkpoint import Checkpointer
 from lerax.env import (
     AbstractEnvState,
@@ -30,6 +39,7 @@ from lerax.env import (
 from lerax.evaluation import evaluate_team
 from lerax.policy import (
     GRUActorCriticPolicy,
+    GRUCentralCriticPolicy,
     MLPActorCriticPolicy,
     MLPCentralCriticPolicy,
     PerAgentPolicy,
@@ -268,6 +278,86 @@ def test_recurrent_first_update_ratio_is_one(per_agent):
     assert np.abs(np.asarray(raw.policy_states.hidden)).max() > 0
 
 
+def test_recurrent_central_critic_first_update_ratio_is_one_under_vmap():
+    # Recurrent MAPPO: the actor's GRU on the observation, the critic's on the
+    # global state, both memories reset at the team's episode ends. With
+    # frozen parameters every minibatch's replay ratio is 1, for each seed of
+    # a `jax.vmap` over keys.
+    env = AgentBatchEnv(Rendezvous(), central_critic=True)
+    policy = GRUCentralCriticPolicy(
+        env, key=jax.random.key(2), hidden_size=8, encoder_sizes=(8,)
+    )
+    algo = MAPPO(
+        num_envs=NUM_ENVS,
+        num_steps=NUM_STEPS,
+        num_epochs=2,
+        num_batches=2,
+        learning_rate=lambda count: 0.0,
+        objective=_RatioProbe(),
+    )
+
+    @eqx.filter_jit
+    def collect_and_train(keys):
+        def one(key):
+            raw, folded, opt_state = _collect(algo, env, policy, key)
+            _, _, log = algo.train(policy, opt_state, folded, key=key)
+            return raw, log
+
+        return jax.vmap(one)(keys)
+
+    raw, log = collect_and_train(jax.random.split(jax.random.key(4), 2))
+    for seed in range(2):
+        assert bool(raw.terminations[seed].any())
+        assert bool(raw.truncations[seed].any())
+    np.testing.assert_array_less(np.asarray(log["max_abs_log_ratio"]), 1e-5)
+    # Not vacuous: both memories (actor's half, critic's half) are live.
+    hidden = np.abs(np.asarray(raw.policy_states.hidden))
+    assert hidden.shape[-1] == 16
+    assert hidden[..., :8].max() > 0 and hidden[..., 8:].max() > 0
+
+
+def test_recurrent_central_critic_actor_never_reads_the_state(tmp_path):
+    # Two histories with the same observations and different global states:
+    # the actor's memory, action and log-probability are the same, the
+    # critic's memory and the value are not.
+    env = AgentBatchEnv(Rendezvous(), central_critic=True)
+    policy = GRUCentralCriticPolicy(
+        env, key=jax.random.key(7), hidden_size=8, encoder_sizes=(8,)
+    )
+    spaces = env.observation_space.spaces
+    obs = jax.random.uniform(jax.random.key(0), (3,) + spaces["observation"].shape)
+    states = jax.random.uniform(jax.random.key(1), (2, 3) + spaces["state"].shape)
+
+    @eqx.filter_jit
+    def play(policy, states):
+        def step(memory, inputs):
+            observation, state, key = inputs
+            memory, action, value, log_prob = policy.action_and_value(
+                memory,
+                {"observation": observation, "state": state},
+                key=key,
+            )
+            return memory, (memory.hidden, action, value, log_prob)
+
+        keys = jax.random.split(jax.random.key(2), 3)
+        start = policy.reset(key=jax.random.key(0))
+        return jax.vmap(lambda s: jax.lax.scan(step, start, (obs, s, keys))[1])(states)
+
+    hidden, action, value, log_prob = play(policy, states)
+    np.testing.assert_array_equal(hidden[0, :, :8], hidden[1, :, :8])
+    np.testing.assert_array_equal(action[0], action[1])
+    np.testing.assert_array_equal(log_prob[0], log_prob[1])
+    assert not np.allclose(hidden[0, :, 8:], hidden[1, :, 8:])
+    assert not np.allclose(value[0], value[1])
+    # A plain IPPO environment is refused by name; the file rebuilds alone.
+    with pytest.raises(ValueError, match=r"central_critic=True"):
+        GRUCentralCriticPolicy(AgentBatchEnv(Rendezvous()), key=jax.random.key(0))
+    policy.serialize(tmp_path / "mappo_gru")
+    loaded = lerax.load(tmp_path / "mappo_gru.eqx")
+    assert isinstance(loaded, GRUCentralCriticPolicy)
+    np.testing.assert_array_equal(play(loaded, states)[2], value)
+
+
 def test_per_agent_train_equals_a_hand_written_per_agent_loop():
     # One parameter set per agent: `train` is PPO's `train` vmapped over the
     # agents. Reference: PPO's `train` called once per agent (a Python loop)
@@ -357,11 +447,18 @@ def _learn_seeds(algo, env, policy, keys):
     return eqx.filter_jit(jax.vmap(lambda k: algo.learn(env, policy, 16, key=k)))(keys)
 
 
-@pytest.mark.parametrize("kind", ["shared", "per_agent", "central_critic"])
+@pytest.mark.parametrize(
+    "kind", ["shared", "per_agent", "central_critic", "gru_central_critic"]
+)
 def test_learn_vmaps_over_seeds(kind):
-    central_critic = kind == "central_critic"
+    central_critic = kind in ("central_critic", "gru_central_critic")
     env = AgentBatchEnv(Rendezvous(), central_critic=central_critic)
-    if central_critic:
+    if kind == "gru_central_critic":
+        algo = MAPPO(num_envs=2, num_steps=4, num_epochs=2, num_batches=2)
+        policy = GRUCentralCriticPolicy(
+            env, key=jax.random.key(0), hidden_size=8, encoder_sizes=(8,)
+        )
+    elif central_critic:
         algo = MAPPO(num_envs=2, num_steps=4, num_epochs=2, num_batches=2)
         policy = MLPCentralCriticPolicy(env, key=jax.random.key(0), width_size=8)
         # The critic reads the global state (3 positions, clock) plus the id.
@@ -377,6 +474,15 @@ def test_learn_vmaps_over_seeds(kind):
     leaves = jax.tree.leaves(eqx.filter(trained, eqx.is_inexact_array))
     # Each seed trained from the same start to a different policy...
     assert any(not np.allclose(x[0], x[1]) for x in leaves)
+    if kind == "gru_central_critic":
+        # Both towers trained (seed 0 against its start): the actor's GRU and
+        # the critic's.
+        for tower in (lambda p: p.core.actor, lambda p: p.core.critic):
+            start = jax.tree.leaves(eqx.filter(tower(policy), eqx.is_inexact_array))
+            after = jax.tree.leaves(eqx.filter(tower(trained), eqx.is_inexact_array))
+            pairs = zip(after, start, strict=True)
+            assert any(not np.allclose(x[0], y) for x, y in pairs)
+        return  # seed 0 alone: the MLP cases check it (one compile less)
     if kind == "per_agent":
         # The agents' parameters (seed 0) diverged from their common start:
         # each agent trained on its own rewards.
@@ -431,11 +537,13 @@ class ClockState(AbstractEnvState):
 
 
 class Clock(AbstractMultiAgentEnv[ClockState]):
-    """Scripted: at step t (1, 2, ...) agent i is paid (i + 1) * t + action;
-    the episode truncates after 3 steps."""
+    """Scripted: at step t (1, 2, ...) agent i is paid (i + 1) * t + action
+    (without the action when `pay_actions=False`); the episode truncates after
+    3 steps."""
 
     name: str = eqx.field(static=True, default="Clock")
     agents: tuple[str, ...] = eqx.field(static=True, default=("p", "q"))
+    pay_actions: bool = eqx.field(static=True, default=True)
 
     @property
     def observation_spaces(self):
@@ -459,8 +567,9 @@ class Clock(AbstractMultiAgentEnv[ClockState]):
         return {a: jnp.full((1,), state.time / 3.0) for a in self.agents}
 
     def rewards(self, state, actions, next_state, *, key):
+        paid = 1.0 if self.pay_actions else 0.0
         return {
-            a: (i + 1.0) * next_state.time + actions[a]
+            a: (i + 1.0) * next_state.time + paid * actions[a]
             for i, a in enumerate(self.agents)
         }
 
@@ -499,3 +608,81 @@ def test_evaluate_team_reports_agent_and_team_returns_by_hand():
         assert bool(result.completed.all())
     with pytest.raises(TypeError, match="AgentBatchEnv"):
         evaluate_team(Clock(), shared, key=jax.random.key(0))
+
+
+def _clock_returns_by_hand(env, policy):
+    # Deterministic actions, found by hand: each agent's greedy action at each
+    # of the three observations; agent i earns (i + 1) * (1 + 2 + 3) plus them.
+    bonus = np.zeros(2)
+    for t in range(3):
+        observation = env.observation(
+            AgentBatchState(ClockState(jnp.asarray(t))), key=jax.random.key(0)
+        )
+        _, action = jax.vmap(lambda o: policy(None, o))(observation)
+        bonus += np.asarray(action)
+    return np.array([6.0, 12.0]) + bonus
+
+
+def test_callbacks_report_each_agents_return_by_hand(tmp_path):
+    # Training on Clock without the action pay: every episode pays agent p
+    # 1 + 2 + 3 = 6 and agent q 12 (team 9). Rollouts of 2 steps cut the
+    # 3-step episodes, so the record must carry them across iterations:
+    # iteration 1 ends none, iterations 2 and 3 end one per environment.
+    # EvalCallback on an AgentBatchEnv plays team episodes (evaluate_team,
+    # here on Clock with the action pay, the greedy actions found by hand):
+    # its record and the logger's row hold the team return and each agent's.
+    # Two seeds under `jax.vmap(learn_state)`.
+    env = AgentBatchEnv(Clock(pay_actions=False))
+    eval_env = AgentBatchEnv(Clock())
+    policy = MLPActorCriticPolicy(env, key=jax.random.key(0), width_size=4)
+    logger = LoggingCallback([CSVBackend(tmp_path / "run.csv")])
+    callbacks = [
+        EvalCallback(eval_env, 1, 2, logger=logger),
+        logger,
+        EpisodeStatisticsCallback(),
+    ]
+    algo = IPPO(num_envs=2, num_steps=2, num_epochs=1, num_batches=1)
+    state = jax.vmap(
+        lambda k: algo.learn_state(env, policy, 3 * 4, key=k, callback=callbacks)
+    )(jax.random.split(jax.random.key(1), 2))
+    jax.block_until_ready(state)
+    logger.close()
+    episodes = state.callback_state[EpisodeStatisticsCallback]
+    evals = state.callback_state[EvalCallback]
+    with open(tmp_path / "run.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(int(r["iteration"]), int(r["seed"])) for r in rows] == [
+        (i, s) for i in (1, 2, 3) for s in (0, 1)
+    ]
+    for seed in range(2):
+        np.testing.assert_array_equal(episodes.episodes[seed], [0, 2, 2])
+        np.testing.assert_array_equal(episodes.mean_return[seed], [np.nan, 9.0, 9.0])
+        np.testing.assert_array_equal(
+            episodes.agent_mean_return[seed],
+            [[np.nan, np.nan], [6.0, 12.0], [6.0, 12.0]],
+        )
+        trained = jax.tree.map(lambda x, i=seed: x[i], state.policy)
+        expected = _clock_returns_by_hand(eval_env, trained)
+        np.testing.assert_allclose(
+            evals.agent_return_mean[seed, -1], expected, rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            evals.return_mean[seed, -1], expected.mean(), rtol=1e-6
+        )
+        np.testing.assert_allclose(evals.length_mean[seed], [3.0, 3.0, 3.0])
+        seed_rows = [r for r in rows if int(r["seed"]) == seed]
+        # The training rows: the team return and each agent's (none ended in
+        # iteration 1).
+        assert seed_rows[0]["episode_return/p"] == ""
+        for r in seed_rows[1:]:
+            assert float(r["episode_return"]) == 9.0
+            assert float(r["episode_return/p"]) == 6.0
+            assert float(r["episode_return/q"]) == 12.0
+        for r, agent_means in zip(
+            seed_rows, np.asarray(evals.agent_return_mean[seed]), strict=True
+        ):
+            np.testing.assert_allclose(
+                [float(r["eval_return_mean/p"]), float(r["eval_return_mean/q"])],
+                agent_means,
+                rtol=1e-6,
+            )

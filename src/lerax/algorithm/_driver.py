@@ -184,6 +184,7 @@ def resume(
             total_timesteps=total * algorithm.num_envs * algorithm.num_steps,
             policy=state.policy,
             algorithm=algorithm,
+            agents=algorithm.agent_names(state.env),
         )
         state = dataclasses.replace(
             state,
@@ -315,6 +316,7 @@ def reset(
         total_timesteps=num_iterations * algorithm.num_envs * algorithm.num_steps,
         policy=policy,
         algorithm=algorithm,
+        agents=algorithm.agent_names(env),
     )
     state = OnPolicyState(
         iteration_count=jnp.zeros((), jnp.int32),
@@ -388,6 +390,7 @@ def iteration(
     )
     # The raw rewards and done flags, for the episode-counting callbacks.
     rewards, dones = buffer.rewards, buffer.terminations | buffer.truncations
+    agent_rewards = algorithm.agent_rewards(buffer)
     # Reward scaling (`PPO(normalize_rewards=True)` puts a normaliser in the
     # state in `post_reset`): before post-processing, so GAE sees scaled rewards.
     reward_normalizer = state.reward_normalizer
@@ -425,6 +428,7 @@ def iteration(
         policy=new_state.policy,
         rewards=rewards,
         dones=dones,
+        agent_rewards=agent_rewards,
     )
     new_state = new_state.with_callback_states(
         callback.on_iteration(ctx, key=callback_key)

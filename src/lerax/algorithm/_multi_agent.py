@@ -160,6 +160,33 @@ class AbstractMultiAgentPPO(AbstractOnPolicyAlgorithm[PolicyType]):
             )
         return env
 
+    def agent_names(self, env: Any) -> tuple[str, ...]:
+        """The team's agents, for the callbacks (`ResetContext.agents`).
+
+        Args:
+            env: The agent batch.
+
+        Returns:
+            Its agents' names, in the stacked order.
+
+        Raises:
+            TypeError: If `env` is not an `AgentBatchEnv`.
+            ValueError: If its `central_critic` does not match the algorithm.
+        """
+        return tuple(self._check_env(env).env.agents)
+
+    def agent_rewards(self, buffer: RolloutBuffer) -> Array:
+        """Each agent's raw rewards of a collected rollout, for the callbacks.
+
+        Args:
+            buffer: The rollout as `collect_rollout` returned it (before
+                `post_collect`: its `returns` carry the agents' rewards).
+
+        Returns:
+            The rewards, axes `(num_steps, num_envs, num_agents)`.
+        """
+        return buffer.returns
+
     def post_reset(self, state: OnPolicyState[PolicyType]) -> OnPolicyState[PolicyType]:
         """Check the environment, stack the policy states over the agents, then PPO's.
 

@@ -20,7 +20,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import optax
-from jaxtyping import Array, Key, Scalar
+from jaxtyping import Array, Float, Key, Scalar
 
 from lerax._checks import plain
 from lerax.buffer import RolloutBuffer
@@ -169,6 +169,39 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm[PolicyType, OnPolicyState]):
             The adjusted initial state.
         """
         return state
+
+    def agent_names(self, env: Any) -> tuple[str, ...] | None:
+        """The names of the agents a run trains (default: `None`, one agent).
+
+        An optional hook: a multi-agent algorithm (`IPPO`, `MAPPO`) returns
+        its environment's agents, and callbacks see them in `ResetContext`.
+
+        Args:
+            env: The environment of the run.
+
+        Returns:
+            The agents' names in order, or `None`.
+        """
+        del env
+        return None
+
+    def agent_rewards(
+        self, buffer: RolloutBuffer
+    ) -> Float[Array, "num_steps num_envs num_agents"] | None:
+        """Each agent's raw rewards in a collected rollout (default: `None`).
+
+        An optional hook, called on the buffer `collect_rollout` returned
+        (before `post_collect`); callbacks see the result as
+        `IterationContext.agent_rewards`.
+
+        Args:
+            buffer: The collected rollout.
+
+        Returns:
+            The rewards, axes `(num_steps, num_envs, num_agents)`, or `None`.
+        """
+        del buffer
+        return None
 
     def behaviour_policy(self, state: OnPolicyState[PolicyType]) -> Any:
         """The policy that collects this iteration's rollout (default: `state.policy`).

@@ -47,6 +47,8 @@ class ResetContext(eqx.Module):
             policy size it by this one); `None` if the algorithm gives none.
         algorithm: The algorithm (callbacks that report hyperparameters read
             them from it); `None` if the algorithm gives none.
+        agents: The agents' names, in order, when the algorithm trains a team
+            (IPPO, MAPPO); `None` for a single agent.
     """
 
     num_envs: int = eqx.field(static=True)
@@ -55,6 +57,7 @@ class ResetContext(eqx.Module):
     total_timesteps: int = eqx.field(static=True)
     policy: Any = None
     algorithm: Any = None
+    agents: tuple[str, ...] | None = eqx.field(static=True, default=None)
 
 
 class StepContext(eqx.Module):
@@ -107,6 +110,10 @@ class IterationContext(eqx.Module):
         dones: The rollout's done flags (terminated or truncated), same axes;
             `None` if the algorithm gives none. With `rewards`, what the
             episode-counting callbacks read, once per iteration.
+        agent_rewards: Each agent's raw rewards, axes `(num_steps, num_envs,
+            num_agents)` (agents in `ResetContext.agents` order), when the
+            algorithm trains a team; `rewards` is then the team reward (the
+            mean over the agents). `None` for a single agent.
     """
 
     state: AbstractCallbackState
@@ -118,6 +125,7 @@ class IterationContext(eqx.Module):
     policy: Any
     rewards: Float[Array, "num_steps num_envs"] | None = None
     dones: Bool[Array, "num_steps num_envs"] | None = None
+    agent_rewards: Float[Array, "num_steps num_envs num_agents"] | None = None
 
 
 class AbstractCallback(eqx.Module):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, Key
 
@@ -26,12 +27,22 @@ class EpisodeStatisticsState(AbstractCallbackState):
         mean_length: Mean length of those episodes (NaN where none completed).
         episodes: Number of episodes completed in each iteration.
         tracker: Each environment's unfinished episode.
+        agent_mean_return: When the algorithm trains a team (IPPO, MAPPO),
+            each agent's mean return over the same episodes (agents in the
+            environment's order; `mean_return` is then the team return's);
+            `None` otherwise.
+        agent_tracker: The per-agent trackers (stacked over the agents), or
+            `None`.
     """
 
     mean_return: Float[Array, " num_iterations"]
     mean_length: Float[Array, " num_iterations"]
     episodes: Int[Array, " num_iterations"]
     tracker: EpisodeTracker
+    # Last, so a single-agent record (where they are `None`) keeps its leaves'
+    # order in checkpoints.
+    agent_mean_return: Float[Array, "num_iterations num_agents"] | None = None
+    agent_tracker: EpisodeTracker | None = None
 
 
 class AbstractEpisodeCallback(AbstractIterationCallback):
@@ -50,7 +61,9 @@ class EpisodeStatisticsCallback(AbstractEpisodeCallback):
 
     The record lives in the callback state (`EpisodeStatisticsState`), so it comes
     out of the compiled run with the algorithm state, also under `jax.vmap` over
-    seeds. Returns are undiscounted sums of the environment's rewards.
+    seeds. Returns are undiscounted sums of the environment's rewards. For a
+    team (IPPO, MAPPO) `mean_return` is the team return's (the sum of the mean
+    agent reward) and `agent_mean_return` records each agent's return too.
     """
 
     def reset(
@@ -66,11 +79,22 @@ class EpisodeStatisticsCallback(AbstractEpisodeCallback):
             A record filled with NaN means and zero counts.
         """
         n = ctx.num_iterations
-        return EpisodeStatisticsState(
+        state = EpisodeStatisticsState(
             mean_return=jnp.full((n,), jnp.nan, jnp.float32),
             mean_length=jnp.full((n,), jnp.nan, jnp.float32),
             episodes=jnp.zeros((n,), jnp.int32),
             tracker=EpisodeTracker.initial(ctx.num_envs),
+        )
+        if ctx.agents is None:
+            return state
+        num_agents = len(ctx.agents)
+        return dataclasses.replace(
+            state,
+            agent_mean_return=jnp.full((n, num_agents), jnp.nan, jnp.float32),
+            agent_tracker=jax.tree.map(
+                lambda x: jnp.repeat(x[None], num_agents, axis=0),
+                EpisodeTracker.initial(ctx.num_envs),
+            ),
         )
 
     def on_iteration(
@@ -84,17 +108,40 @@ class EpisodeStatisticsCallback(AbstractEpisodeCallback):
 
         Returns:
             The updated record.
+
+        Raises:
+            ValueError: At trace time, if the run was reset for a team but the
+                context carries no `agent_rewards`.
         """
         state = ctx.state
         assert isinstance(state, EpisodeStatisticsState)
-        tracker = state.tracker.observe(*rollout_of(ctx, "EpisodeStatisticsCallback"))
+        rewards, dones = rollout_of(ctx, "EpisodeStatisticsCallback")
+        tracker = state.tracker.observe(rewards, dones)
         mean_return, mean_length = tracker.means()
         i = ctx.iteration
+        agent_mean_return = agent_tracker = None
+        if state.agent_tracker is not None:
+            if ctx.agent_rewards is None:
+                raise ValueError(
+                    "EpisodeStatisticsCallback: the run's ResetContext named "
+                    "agents, but this IterationContext has no agent_rewards."
+                )
+
+            def observe(agent_tracker, agent_rewards):
+                agent_tracker = agent_tracker.observe(agent_rewards, dones)
+                return agent_tracker.means()[0], agent_tracker.cleared()
+
+            means, agent_tracker = jax.vmap(observe, in_axes=(0, -1))(
+                state.agent_tracker, ctx.agent_rewards
+            )
+            agent_mean_return = state.agent_mean_return.at[i].set(means)
         return EpisodeStatisticsState(
             mean_return=state.mean_return.at[i].set(mean_return),
             mean_length=state.mean_length.at[i].set(mean_length),
             episodes=state.episodes.at[i].set(tracker.count),
             tracker=tracker.cleared(),
+            agent_mean_return=agent_mean_return,
+            agent_tracker=agent_tracker,
         )
 
     def extend(
@@ -115,4 +162,9 @@ class EpisodeStatisticsCallback(AbstractEpisodeCallback):
             mean_return=grow_records(state.mean_return, n, jnp.nan),
             mean_length=grow_records(state.mean_length, n, jnp.nan),
             episodes=grow_records(state.episodes, n, 0),
+            agent_mean_return=(
+                None
+                if state.agent_mean_return is None
+                else grow_records(state.agent_mean_return, n, jnp.nan)
+            ),
         )

@@ -12,8 +12,8 @@ from jaxtyping import Array, Float, Int, Key
 
 from lerax._checks import check_size
 from lerax._host import emit, lookup
-from lerax.env import AbstractEnvLike
-from lerax.evaluation import evaluate_policy
+from lerax.env import AbstractEnvLike, AgentBatchEnv
+from lerax.evaluation import evaluate_policy, evaluate_team
 
 from ._base import (
     AbstractCallbackState,
@@ -43,6 +43,9 @@ class EvalState(AbstractCallbackState):
             before the first evaluation).
         best_policy: A copy of the policy that got `best_return` (the initial
             policy before the first evaluation).
+        agent_return_mean: With an `AgentBatchEnv`, each agent's mean episode
+            return of each evaluation (in the environment's `agents` order; the
+            `return_*` records are then the team return's); `None` otherwise.
     """
 
     iteration: Int[Array, " num_evals"]
@@ -54,6 +57,9 @@ class EvalState(AbstractCallbackState):
     best_return: Float[Array, ""]
     best_iteration: Int[Array, ""]
     best_policy: Any
+    # Last, so the leaves of a single-agent record (where it is `None`) keep
+    # their order in checkpoints.
+    agent_return_mean: Float[Array, "num_evals num_agents"] | None = None
 
 
 class EvalCallback(AbstractIterationCallback):
@@ -72,6 +78,12 @@ class EvalCallback(AbstractIterationCallback):
     `eval_return_std`, `eval_length_mean`, `eval_length_std`) are also written
     by that logger, on the row of the evaluated iteration when the
     `EvalCallback` comes before the logger in the callback list.
+
+    With an `lerax.env.AgentBatchEnv` (IPPO, MAPPO), the episodes are team
+    episodes played by `lerax.evaluation.evaluate_team`: the `return_*`
+    records (and the best policy) are the team return's, and
+    `EvalState.agent_return_mean` holds each agent's mean return, which a
+    logger writes as `eval_return_mean/<agent>`.
 
     Attributes:
         env: The environment to evaluate on.
@@ -131,7 +143,14 @@ class EvalCallback(AbstractIterationCallback):
         self.max_steps = int(max_steps)
         self.logger_handle = None if logger is None else logger.handle
         if logger is not None:
-            lookup(logger.handle).with_eval = True
+            host = lookup(logger.handle)
+            host.with_eval = True
+            host.eval_agent_columns = self._agent_columns()
+
+    def _agent_columns(self) -> tuple[str, ...]:
+        if not isinstance(self.env, AgentBatchEnv):
+            return ()
+        return tuple(f"eval_return_mean/{agent}" for agent in self.env.env.agents)
 
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EvalState:
         """Allocate one entry per evaluation and copy the initial policy.
@@ -161,6 +180,11 @@ class EvalCallback(AbstractIterationCallback):
             best_return=jnp.full((), -jnp.inf, jnp.float32),
             best_iteration=jnp.full((), -1, jnp.int32),
             best_policy=ctx.policy,
+            agent_return_mean=(
+                jnp.full((n, self.env.num_agents), jnp.nan, jnp.float32)
+                if isinstance(self.env, AgentBatchEnv)
+                else None
+            ),
         )
 
     def extend(self, state: EvalState, ctx: ResetContext) -> EvalState:
@@ -182,6 +206,11 @@ class EvalCallback(AbstractIterationCallback):
             return_std=grow_records(state.return_std, n, jnp.nan),
             length_mean=grow_records(state.length_mean, n, jnp.nan),
             length_std=grow_records(state.length_std, n, jnp.nan),
+            agent_return_mean=(
+                None
+                if state.agent_return_mean is None
+                else grow_records(state.agent_return_mean, n, jnp.nan)
+            ),
         )
 
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> EvalState:
@@ -205,22 +234,41 @@ class EvalCallback(AbstractIterationCallback):
 
         def evaluate(dynamic):
             state = eqx.combine(dynamic, static)
-            result = evaluate_policy(
-                self.env,
-                ctx.policy,
-                key=key,
-                num_episodes=self.num_episodes,
-                deterministic=self.deterministic,
-                max_steps=self.max_steps,
-            )
-            returns = result.returns.astype(jnp.float32)
-            lengths = result.lengths.astype(jnp.float32)
+            agent_means = None
+            if isinstance(self.env, AgentBatchEnv):
+                team = evaluate_team(
+                    self.env,
+                    ctx.policy,
+                    key=key,
+                    num_episodes=self.num_episodes,
+                    deterministic=self.deterministic,
+                    max_steps=self.max_steps,
+                )
+                returns, result_lengths = team.team_returns, team.lengths
+                agent_means = jnp.mean(team.agent_returns, axis=0)
+            else:
+                result = evaluate_policy(
+                    self.env,
+                    ctx.policy,
+                    key=key,
+                    num_episodes=self.num_episodes,
+                    deterministic=self.deterministic,
+                    max_steps=self.max_steps,
+                )
+                returns, result_lengths = result.returns, result.lengths
+            returns = returns.astype(jnp.float32)
+            lengths = result_lengths.astype(jnp.float32)
             stats = {
                 "eval_return_mean": jnp.mean(returns),
                 "eval_return_std": jnp.std(returns),
                 "eval_length_mean": jnp.mean(lengths),
                 "eval_length_std": jnp.std(lengths),
             }
+            if agent_means is not None:
+                for column, mean in zip(
+                    self._agent_columns(), agent_means, strict=True
+                ):
+                    stats[column] = mean
             if self.logger_handle is not None:
                 emit(
                     self.logger_handle,
@@ -257,6 +305,11 @@ class EvalCallback(AbstractIterationCallback):
                 ),
                 best_iteration=jnp.where(better, done, state.best_iteration),
                 best_policy=best_policy,
+                agent_return_mean=(
+                    None
+                    if agent_means is None
+                    else state.agent_return_mean.at[j].set(agent_means, mode="drop")
+                ),
             )
             return eqx.filter(new, eqx.is_array)
 

@@ -23,7 +23,7 @@ from ._base import (
 )
 from ._episode_statistics import AbstractEpisodeCallback
 from ._logging_backend import LEADING_COLUMNS, AbstractLoggingBackend
-from ._recent_episodes import RecentEpisodes, hyperparameters_of
+from ._recent_episodes import RecentEpisodes, hyperparameters_of, rollout_of
 
 EVAL_COLUMNS = (
     "eval_return_mean",
@@ -56,11 +56,15 @@ class LoggingHost:
         backends: The backends rows go to.
         with_eval: Whether an `EvalCallback` reports through this logger (its
             columns are then part of every row).
+        eval_agent_columns: The per-agent evaluation columns
+            (`eval_return_mean/<agent>`) of an `EvalCallback` on an
+            `AgentBatchEnv`; empty otherwise.
     """
 
     def __init__(self, backends: tuple[AbstractLoggingBackend, ...]):
         self.backends = backends
         self.with_eval = False
+        self.eval_agent_columns: tuple[str, ...] = ()
         self._open = False
         self._columns: tuple[str, ...] | None = None
         self._pending_eval: list[dict[str, Any]] = []
@@ -91,7 +95,8 @@ class LoggingHost:
         elif event == "eval":
             self._ensure_open(num_runs)
             self._pending_eval = [
-                {k: _python(data[k][i]) for k in EVAL_COLUMNS} for i in range(num_runs)
+                {k: _python(data[k][i]) for k in self._eval_columns()}
+                for i in range(num_runs)
             ]
         elif event == "iteration":
             if not bool(data["should_log"][0]):
@@ -140,9 +145,14 @@ class LoggingHost:
         rate = (timesteps - self._last_timesteps) / max(now - self._last_time, 1e-9)
         self._last_time, self._last_timesteps = now, timesteps
         log = data["log"]
+        # Each agent's episode return, for a team (empty otherwise).
+        agent_returns = data["agent_returns"]
         if self._columns is None:
             self._columns = (
-                LEADING_COLUMNS + tuple(log) + (EVAL_COLUMNS if self.with_eval else ())
+                LEADING_COLUMNS
+                + tuple(agent_returns)
+                + tuple(log)
+                + self._eval_columns()
             )
         rows = []
         for i in range(num_runs):
@@ -156,6 +166,7 @@ class LoggingHost:
                 "episode_length": _python(data["episode_length"][i]),
                 "episodes": int(data["episodes"][i]),
             }
+            row.update({k: _python(v[i]) for k, v in agent_returns.items()})
             row.update({k: _python(v[i]) for k, v in log.items()})
             if self._pending_eval:
                 row.update(self._pending_eval[i])
@@ -165,6 +176,11 @@ class LoggingHost:
             backend.write(rows, self._columns)
         if int(data["iteration"][0]) >= int(data["num_iterations"][0]):
             self.close()
+
+    def _eval_columns(self) -> tuple[str, ...]:
+        if not self.with_eval:
+            return ()
+        return EVAL_COLUMNS + self.eval_agent_columns
 
     def close(self) -> None:
         """Close every backend (a later run opens them again)."""
@@ -180,9 +196,17 @@ class LoggingState(AbstractCallbackState):
 
     Attributes:
         episodes: Totals and latest means of finished episodes.
+        agent_episodes: When the algorithm trains a team (IPPO, MAPPO), the
+            same for each agent's return (stacked over the agents); `None`
+            otherwise.
+        agents: The agents' names (`ResetContext.agents`), or `None`.
     """
 
     episodes: RecentEpisodes
+    # Last, so a single-agent state (where they are `None`) keeps its leaves'
+    # order in checkpoints.
+    agent_episodes: RecentEpisodes | None = None
+    agents: tuple[str, ...] | None = eqx.field(static=True, default=None)
 
 
 class LoggingCallback(AbstractEpisodeCallback):
@@ -193,11 +217,15 @@ class LoggingCallback(AbstractEpisodeCallback):
     run, since the previous row), `episode_return` and `episode_length` (mean
     over the episodes finished since the previous row; when none finished, the
     latest such mean, and missing before the first episode ends), `episodes`
-    (how many finished), every entry of the algorithm's training log (for PPO
-    the `PPOStats` fields and `learning_rate`) and, when an `EvalCallback`
+    (how many finished), for a team (IPPO, MAPPO: `episode_return` is then the
+    team return's) `episode_return/<agent>` for each agent, every entry of the
+    algorithm's training log (for PPO the `PPOStats` fields and
+    `learning_rate`) and, when an `EvalCallback`
     reports through this logger, `eval_return_mean`, `eval_return_std`,
     `eval_length_mean`, `eval_length_std` (on the row of the iteration it
-    evaluated, if it comes before this callback in the list).
+    evaluated, if it comes before this callback in the list), and, for an
+    evaluation of a team (`AgentBatchEnv`), `eval_return_mean/<agent>` for
+    each agent.
 
     Under `jax.vmap` over seeds (or hyperparameters) every row is written once
     per batch member, with `seed` its index, in one host call per iteration.
@@ -290,7 +318,16 @@ class LoggingCallback(AbstractEpisodeCallback):
                 "unordered": jnp.asarray(spread_over_devices()),
             },
         )
-        return LoggingState(episodes=RecentEpisodes.initial(ctx.num_envs))
+        episodes = RecentEpisodes.initial(ctx.num_envs)
+        if ctx.agents is None:
+            return LoggingState(episodes=episodes)
+        return LoggingState(
+            episodes=episodes,
+            agent_episodes=jax.tree.map(
+                lambda x: jnp.repeat(x[None], len(ctx.agents), axis=0), episodes
+            ),
+            agents=ctx.agents,
+        )
 
     def on_iteration(
         self, ctx: IterationContext, *, key: Key[Array, ""]
@@ -303,6 +340,10 @@ class LoggingCallback(AbstractEpisodeCallback):
 
         Returns:
             The episode totals at the last written row.
+
+        Raises:
+            ValueError: At trace time, if the run was reset for a team but the
+                context carries no `agent_rewards`.
         """
         state = ctx.state
         assert isinstance(state, LoggingState)
@@ -314,8 +355,18 @@ class LoggingCallback(AbstractEpisodeCallback):
             if jnp.ndim(v) == 0
         }
 
-        def write(episodes: RecentEpisodes) -> RecentEpisodes:
+        def write(carry):
+            episodes, agent_episodes = carry
             episodes, metrics = episodes.report()
+            agent_returns = {}
+            if agent_episodes is not None:
+                agent_episodes, agent_metrics = jax.vmap(RecentEpisodes.report)(
+                    agent_episodes
+                )
+                agent_returns = {
+                    f"episode_return/{agent}": agent_metrics["episode_return"][i]
+                    for i, agent in enumerate(state.agents)
+                }
             emit(
                 self.handle,
                 "iteration",
@@ -325,12 +376,28 @@ class LoggingCallback(AbstractEpisodeCallback):
                     "num_iterations": jnp.asarray(ctx.num_iterations),
                     "timesteps": ctx.timesteps,
                     **metrics,
+                    "agent_returns": agent_returns,
                     "log": log,
                 },
                 final=done >= ctx.num_iterations,
             )
-            return episodes
+            return episodes, agent_episodes
 
         episodes = state.episodes.observe(ctx, "LoggingCallback")
-        episodes = jax.lax.cond(should_log, write, lambda e: e, episodes)
-        return LoggingState(episodes=episodes)
+        agent_episodes = state.agent_episodes
+        if agent_episodes is not None:
+            if ctx.agent_rewards is None:
+                raise ValueError(
+                    "LoggingCallback: the run's ResetContext named agents, but "
+                    "this IterationContext has no agent_rewards."
+                )
+            _, dones = rollout_of(ctx, "LoggingCallback")
+            agent_episodes = jax.vmap(
+                lambda e, r: e.observe_rewards(r, dones), in_axes=(0, -1)
+            )(agent_episodes, ctx.agent_rewards)
+        episodes, agent_episodes = jax.lax.cond(
+            should_log, write, lambda c: c, (episodes, agent_episodes)
+        )
+        return LoggingState(
+            episodes=episodes, agent_episodes=agent_episodes, agents=state.agents
+        )

@@ -190,7 +190,22 @@ class RecentEpisodes(eqx.Module):
         Returns:
             The updated episodes.
         """
-        rewards, dones = rollout_of(ctx, owner)
+        return self.observe_rewards(*rollout_of(ctx, owner))
+
+    def observe_rewards(
+        self,
+        rewards: Float[Array, "num_steps num_envs"],
+        dones: Bool[Array, "num_steps num_envs"],
+    ) -> RecentEpisodes:
+        """Add a rollout given as rewards and done flags (one agent's, say).
+
+        Args:
+            rewards: The raw rewards, axes `(num_steps, num_envs)`.
+            dones: The done flags, same axes.
+
+        Returns:
+            The updated episodes.
+        """
         return dataclasses.replace(self, tracker=self.tracker.observe(rewards, dones))
 
     def report(self) -> tuple[RecentEpisodes, dict[str, Array]]:

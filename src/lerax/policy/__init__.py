@@ -8,7 +8,8 @@ The built-in policies are final classes on two shared bases:
 `AbstractFeedForwardActorCriticPolicy` (a trunk, then an actor and a critic head:
 `MLPActorCriticPolicy`, `CNNActorCriticPolicy`) and
 `AbstractRecurrentActorCriticPolicy` (an encoder, a recurrent cell, two heads:
-`GRUActorCriticPolicy`, `LSTMActorCriticPolicy`). The abstract classes have no
+`GRUActorCriticPolicy`, `LSTMActorCriticPolicy`, and MAPPO's
+`GRUCentralCriticPolicy`). The abstract classes have no
 dataclass fields of their own, so a concrete class's field order, and with it the
 structure of its saved files, is the order it declares. Value-based algorithms
 (`lerax.algorithm.PQN`) train an `AbstractQPolicy` (`MLPQPolicy`,
@@ -56,6 +57,9 @@ from ._recurrent import (
     LSTMActorCriticPolicy as LSTMActorCriticPolicy,
     RecurrentPolicyState as RecurrentPolicyState,
 )
+from ._recurrent_central_critic import (
+    GRUCentralCriticPolicy as GRUCentralCriticPolicy,
+)
 from ._value_normalization import NormalizedValueMLP as NormalizedValueMLP
 
 __all__ = [
@@ -70,6 +74,7 @@ __all__ = [
     "CNNQPolicy",
     "EpsilonGreedyPolicy",
     "GRUActorCriticPolicy",
+    "GRUCentralCriticPolicy",
     "GRUQPolicy",
     "LSTMActorCriticPolicy",
     "MLPActorCriticPolicy",

@@ -52,6 +52,30 @@ def _tower(
     return MLP(layers=layers, activation=activation)
 
 
+def central_sizes(owner: str, observation_space: AbstractSpace) -> tuple[int, int]:
+    """The flat sizes of the `"observation"` and `"state"` entries of MAPPO's Dict.
+
+    `Dict` flattens its entries in sorted key order, so the flat observation is
+    the agent's observation followed by the global state.
+
+    Raises:
+        ValueError: If the space is not a `Dict` with exactly those two entries.
+    """
+    if not isinstance(observation_space, Dict) or set(observation_space.spaces) != {
+        "observation",
+        "state",
+    }:
+        raise ValueError(
+            f"{owner}: the observation space must be Dict(observation=..., "
+            f"state=...) (build the env with AgentBatchEnv(env, "
+            f"central_critic=True)), got {observation_space!r}."
+        )
+    return (
+        observation_space.spaces["observation"].flat_size,
+        observation_space.spaces["state"].flat_size,
+    )
+
+
 def two_towers(
     owner: str,
     actor_inputs: int,
@@ -163,18 +187,7 @@ class MLPCentralCriticPolicy(AbstractFeedForwardActorCriticPolicy):
         observation_space, action_space = resolve_spaces(
             _OWNER, env, observation_space, action_space
         )
-        if not isinstance(observation_space, Dict) or set(observation_space.spaces) != {
-            "observation",
-            "state",
-        }:
-            raise ValueError(
-                f"{_OWNER}: the observation space must be Dict(observation=..., "
-                f"state=...) (build the env with AgentBatchEnv(env, "
-                f"central_critic=True)), got {observation_space!r}."
-            )
-        # Dict flattens its entries in sorted key order: observation, state.
-        n_obs = observation_space.spaces["observation"].flat_size
-        n_state = observation_space.spaces["state"].flat_size
+        n_obs, n_state = central_sizes(_OWNER, observation_space)
         actor, critic = two_towers(
             _OWNER,
             n_obs,

@@ -342,10 +342,10 @@ class AbstractRecurrentActorCriticPolicy(
         return outputs
 
 
-def recurrent_arguments(
-    policy: "GRUActorCriticPolicy | LSTMActorCriticPolicy",
-) -> dict[str, Any]:
+def recurrent_arguments(policy: AbstractRecurrentActorCriticPolicy) -> dict[str, Any]:
     """The structural constructor arguments of a GRU or LSTM policy.
+
+    Also those of `GRUCentralCriticPolicy`, which takes the same arguments.
 
     Args:
         policy: The policy.
