@@ -25,11 +25,19 @@ does not depend on the number of iterations (shapes, compilation, logs, saving,
 evaluation) runs exactly as written. Printed numbers (returns, and values
 computed from `num_iterations` itself) then come from the short run.
 
+Compile level: the suite compiles at XLA's cheap optimisation level
+(`JAX_DISABLE_MOST_OPTIMIZATIONS=1`, see conftest.py), which halves compile
+times but makes heavy compute slower. A block preceded by the line
+`<!-- test: full-xla -->` runs at XLA's default level instead: for the rare block
+whose running time (not its compiles) dominates, such as a CNN trained on
+MinAtar (measured 143 s at the cheap level, 44 s at the default one).
+
 Generated pages (benchmark tables) hold no code and are left out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -44,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 GENERATED = {"benchmarks.md", "overheads.md", "scale-benchmarks.md", "learning.md"}
 SKIP_MARKER = "<!-- skip-test -->"
+FULL_XLA_MARKER = "<!-- test: full-xla -->"
 # At least 4: watching-training.md evaluates every 4 iterations, and an
 # EvalCallback whose run is shorter than `every_iterations` currently fails
 # with an IndexError (a bug outside the docs).
@@ -66,22 +75,25 @@ def install_quick_mode(cap: int) -> None:
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
-def code_blocks(text: str) -> list[tuple[int, str]]:
+def code_blocks(text: str) -> list[tuple[int, str, bool]]:
     """The runnable python blocks of a page, with their first line numbers.
 
     Args:
         text: The markdown text.
 
     Returns:
-        `(line, code)` for each fenced python block not marked to skip.
+        `(line, code, full_xla)` for each fenced python block not marked to
+        skip; `full_xla` says whether the block is marked to compile at XLA's
+        default optimisation level.
     """
     blocks = []
     for match in FENCE.finditer(text):
         before = text[: match.start()].rstrip().splitlines()
-        if before and before[-1].strip() == SKIP_MARKER:
+        marker = before[-1].strip() if before else ""
+        if marker == SKIP_MARKER:
             continue
         line = text.count("\n", 0, match.start()) + 2
-        blocks.append((line, match.group(1)))
+        blocks.append((line, match.group(1), marker == FULL_XLA_MARKER))
     return blocks
 
 
@@ -103,10 +115,11 @@ def run_page(path: Path) -> str | None:
     cwd = os.getcwd()
     os.chdir(tempfile.mkdtemp(prefix=f"docs-{path.stem}-"))
     try:
-        for line, code in code_blocks(path.read_text()):
+        for line, code, full_xla in code_blocks(path.read_text()):
             where = f"{path.name}, block at line {line}"
             try:
-                exec(compile(code, where, "exec"), namespace)
+                with xla_level(full=full_xla):
+                    exec(compile(code, where, "exec"), namespace)
             except BaseException:
                 return f"{where}:\n{traceback.format_exc()}"
         return None
@@ -114,11 +127,27 @@ def run_page(path: Path) -> str | None:
         os.chdir(cwd)
 
 
+@contextlib.contextmanager
+def xla_level(*, full: bool):
+    """Compile at XLA's default optimisation level inside, if `full`."""
+    if not full:
+        yield
+        return
+    import jax
+
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", before)
+
+
 # Seconds each page took on its own (docs runner, quick mode, cheap XLA
 # optimisation level, two pages at a time on the 2-core machine), to balance the
 # groups; a page not listed counts as `DEFAULT_COST`.
 PAGE_COST = {
-    "ppo-options.md": 164,
+    "ppo-options.md": 67,
     "scale.md": 64,
     "long-runs.md": 58,
     "pbt.md": 56,
@@ -178,8 +207,13 @@ def test_code_blocks_are_found_and_skips_honoured():
     text = (
         "intro\n```python\nx = 1\n```\n\n<!-- skip-test -->\n```python\nboom()\n"
         "```\n```bash\nls\n```\n```python\ny = x + 1\n```\n"
+        "<!-- test: full-xla -->\n```python\nz = 2\n```\n"
     )
-    assert code_blocks(text) == [(3, "x = 1\n"), (14, "y = x + 1\n")]
+    assert code_blocks(text) == [
+        (3, "x = 1\n", False),
+        (14, "y = x + 1\n", False),
+        (18, "z = 2\n", True),
+    ]
 
 
 def test_most_guides_have_code_and_few_blocks_are_skipped():
