@@ -358,6 +358,46 @@ def test_recurrent_central_critic_actor_never_reads_the_state(tmp_path):
     np.testing.assert_array_equal(play(loaded, states)[2], value)
 
 
+def test_recurrent_central_critic_labels_match_what_each_part_reads():
+    # Separate optimisers send "actor" leaves to the actor's optimiser: the
+    # log-probability's gradient must vanish on every "critic" leaf and the
+    # value's on every "actor" leaf, and nothing is labelled "shared".
+    env = AgentBatchEnv(Rendezvous(), central_critic=True)
+    policy = GRUCentralCriticPolicy(
+        env, key=jax.random.key(3), hidden_size=4, encoder_sizes=(4,)
+    )
+    spaces = env.observation_space.spaces
+    observation = {
+        "observation": jnp.ones(spaces["observation"].shape),
+        "state": jnp.ones(spaces["state"].shape),
+    }
+    memory = policy.reset(key=jax.random.key(0))
+    action = env.action_space.sample(key=jax.random.key(1))
+
+    def part_grads(policy):
+        def log_prob(p):
+            return p.evaluate_action(memory, observation, action)[2]
+
+        def value(p):
+            return p.value(memory, observation)[1]
+
+        return (
+            eqx.filter_grad(log_prob)(policy),
+            eqx.filter_grad(value)(policy),
+        )
+
+    actor_grad, critic_grad = part_grads(policy)
+    labels = jax.tree.leaves(policy.parameter_labels())
+    arrays = jax.tree.leaves(eqx.filter(policy, eqx.is_inexact_array))
+    assert len(labels) == len(arrays)
+    assert set(labels) == {"actor", "critic"}
+    for label, a, c in zip(
+        labels, jax.tree.leaves(actor_grad), jax.tree.leaves(critic_grad), strict=True
+    ):
+        zero = c if label == "actor" else a
+        np.testing.assert_array_equal(np.asarray(zero), 0.0)
+
+
 def test_per_agent_train_equals_a_hand_written_per_agent_loop():
     # One parameter set per agent: `train` is PPO's `train` vmapped over the
     # agents. Reference: PPO's `train` called once per agent (a Python loop)

@@ -29,6 +29,7 @@ from ._heads import (
     actor_output_size,
     check_activation,
     free_log_std,
+    label_actor_critic,
     positive_ints,
     resolve_spaces,
 )
@@ -100,9 +101,10 @@ class GRUCentralCriticPolicy(AbstractRecurrentActorCriticPolicy):
     right shape, zeros will do).
 
     `PPO`, `IPPO` and `MAPPO` train it like every recurrent policy: whole
-    sequences, replayed from the stored memories. `parameter_labels` labels
-    the two heads `"actor"` and `"critic"` and the towers' encoders and cells
-    `"shared"`, as for every recurrent policy.
+    sequences, replayed from the stored memories. `parameter_labels` gives
+    each tower to its part (the actor's encoder, cell and head and `log_std`
+    are `"actor"`, the critic's are `"critic"`): nothing is shared, so
+    separate optimisers split the towers exactly.
 
     Attributes:
         name: `"GRUCentralCriticPolicy"`.
@@ -216,6 +218,26 @@ class GRUCentralCriticPolicy(AbstractRecurrentActorCriticPolicy):
             The new memories.
         """
         return RecurrentPolicyState(hidden=self.core(features, state.hidden))
+
+    def parameter_labels(self) -> Any:
+        """Which part each leaf belongs to, for separate optimisers.
+
+        Returns:
+            A pytree of the policy's structure: `"actor"` for the actor's
+            encoder, GRU cell and head and `log_std`, `"critic"` for the
+            critic's encoder, GRU cell and head. Nothing is shared.
+        """
+        labels = label_actor_critic(self)
+        return eqx.tree_at(
+            lambda p: (p.encoder.actor, p.core.actor, p.encoder.critic, p.core.critic),
+            labels,
+            (
+                jax.tree.map(lambda _: "actor", self.encoder.actor),
+                jax.tree.map(lambda _: "actor", self.core.actor),
+                jax.tree.map(lambda _: "critic", self.encoder.critic),
+                jax.tree.map(lambda _: "critic", self.core.critic),
+            ),
+        )
 
     def reset(self, *, key: Key[Array, ""]) -> RecurrentPolicyState:
         """Zero memories for the actor and the critic.
