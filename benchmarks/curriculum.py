@@ -24,13 +24,14 @@ observations); only the budget differs.
   success rate (the fraction of episodes that reached the goal within 200
   steps), and writes `curriculum-PART[-TAG].json` under `--results`.
 - `--part report`: the table (per-seed values; mean and bootstrap 95% CI over
-  seeds) of the files present, and `--plot FILE`: training return and goal per
-  iteration of every seed.
+  seeds) of the files present (`--also TAG`: rows that pool the seeds of the
+  files of another `--tag`, say a second set of keys), and `--plot FILE`:
+  training return and goal per iteration of every seed.
 
 python benchmarks/curriculum.py [--smoke] [--part scratch|performance|scheduled|
     report] [--seeds 8] [--timesteps 65536] [--start -0.3] [--levels 9]
     [--threshold -150] [--window 2] [--ramp 0.75] [--seed 0] [--tag NAME]
-    [--results DIR] [--plot FILE]
+    [--results DIR] [--also TAG] [--plot FILE]
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", default="")
     parser.add_argument("--results", default="results")
+    parser.add_argument("--also", action="append", default=[])
     parser.add_argument("--plot")
     args = parser.parse_args()
     algo = PPO(
@@ -211,21 +213,48 @@ def suffix(tag: str) -> str:
     return f"-{tag}" if tag else ""
 
 
-def report(args, folder: Path) -> None:
+def load(folder: Path, tag: str) -> dict:
     outs = {}
     for part in PARTS:
-        file = folder / f"curriculum-{part}{suffix(args.tag)}.json"
+        file = folder / f"curriculum-{part}{suffix(tag)}.json"
         if file.exists():
             outs[part] = json.loads(file.read_text())
+    return outs
+
+
+def rows(name: str, returns, successes) -> None:
+    # One table row per measure: per-seed values, mean, bootstrap 95% CI.
+    for field, values, digits in (
+        ("return", returns, 1),
+        ("success rate", successes, 2),
+    ):
+        low, high = bootstrap_ci(values)
+        print(
+            f"| {name} | {field} | {', '.join(f'{v:.{digits}f}' for v in values)} "
+            f"| {np.mean(values):.{digits}f} | [{low:.{digits}f}, {high:.{digits}f}] |"
+        )
+    solved = sum(s == 1.0 for s in successes)
+    never = sum(s == 0.0 for s in successes)
+    print(
+        f"{name}: {len(successes)} seeds, {solved} reach the goal in every "
+        f"episode, {never} in none"
+    )
+
+
+def report(args, folder: Path) -> None:
+    outs = load(folder, args.tag)
     if not outs:
         raise SystemExit(f"no curriculum-*{suffix(args.tag)}.json in {folder}")
     for part, out in outs.items():
-        for field in ("evaluated_return", "success_rate"):
-            values = out[field]
-            low, high = bootstrap_ci(values)
-            print(
-                f"| {part} | {field} | {', '.join(f'{v:.2f}' for v in values)} | "
-                f"{np.mean(values):.2f} | [{low:.2f}, {high:.2f}] |"
+        rows(part, out["evaluated_return"], out["success_rate"])
+    for tag in args.also:
+        extra = load(folder, tag)
+        for part in outs.keys() & extra.keys():
+            pooled = [outs[part], extra[part]]
+            rows(
+                f"{part} (with {tag}, pooled)",
+                [v for o in pooled for v in o["evaluated_return"]],
+                [v for o in pooled for v in o["success_rate"]],
             )
     if args.plot:
         figure_module = __import__("matplotlib.figure", fromlist=["Figure"])
@@ -246,6 +275,7 @@ def report(args, folder: Path) -> None:
                     lw=0.8,
                     alpha=0.7,
                     label=part if i == 0 else None,
+                    zorder=3 if part == "scratch" else 2,
                 )
             goals = np.asarray(outs[part]["goal"], dtype=np.float64)
             for i, g in enumerate(goals):
