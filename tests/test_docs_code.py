@@ -6,6 +6,10 @@ repository). A block preceded by the line `<!-- skip-test -->` is not run; keep
 that for the rare block that cannot run here (one needing a GPU, a network, a
 cluster or another library).
 
+These runs are marked `docs`: the default `pytest` leaves them out (they take
+minutes of CPU) and `.ci/run` runs them as their own step, `pytest -n 2 -m docs
+tests/test_docs_code.py`.
+
 The pages run in four Python subprocesses (one per test, so `pytest -n 2` runs
 them two at a time and a long group does not finish alone after the rest of the
 suite), each running its pages one after another: importing JAX
@@ -224,6 +228,7 @@ def test_most_guides_have_code_and_few_blocks_are_skipped():
     assert skipped <= max(3, total // 10), (skipped, total)
 
 
+@pytest.mark.docs
 @pytest.mark.parametrize(
     "pages",
     page_groups(),
