@@ -7,8 +7,8 @@ that for the rare block that cannot run here (one needing a GPU, a network, a
 cluster or another library).
 
 These runs are marked `docs`: the default `pytest` leaves them out (they take
-minutes of CPU) and `.ci/run` runs them as their own step, `pytest -n 2 -m docs
-tests/test_docs_code.py`.
+minutes of CPU) and `.ci/run` runs them as their own step, `pytest -n 2 --dist
+load -m docs tests/test_docs_code.py` (`load`: the groups are one module).
 
 The pages run in four Python subprocesses (one per test, so `pytest -n 2` runs
 them two at a time and a long group does not finish alone after the rest of the

@@ -80,8 +80,8 @@ def test_the_home_page_says_what_ci_runs(page):
     assert "LERAX_STRICT_SKIPS=1" in ci and "`LERAX_STRICT_SKIPS=1`" in text
     assert "the suite takes about 14 minutes" in text
     # The guides' code runs as its own step, and the home page says so.
-    assert "\npytest -n 2 -m docs tests/test_docs_code.py\n" in ci
-    assert "`pytest -n 2 -m docs`" in text
+    assert "\npytest -n 2 --dist load -m docs tests/test_docs_code.py\n" in ci
+    assert "`pytest -n 2 --dist load -m docs`" in text
     smoke = list(dict.fromkeys(re.findall(r"benchmarks/(\w+)\.py --smoke", ci)))
     scripts = [s for s in smoke if s != "scale"]
     words = dict(
