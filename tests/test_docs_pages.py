@@ -78,7 +78,7 @@ def test_the_home_page_says_what_ci_runs(page):
     ci = (ROOT / ".ci" / "run").read_text()
     assert '\npip install -e ".[dev]"\n' in ci and "\npytest -n 2\n" in ci
     assert "LERAX_STRICT_SKIPS=1" in ci and "`LERAX_STRICT_SKIPS=1`" in text
-    assert "the suite takes about 14 minutes" in text
+    assert "the suite takes about 15 minutes" in text
     # The guides' code runs as its own step, and the home page says so.
     assert "\npytest -n 2 --dist load -m docs tests/test_docs_code.py\n" in ci
     assert "`pytest -n 2 --dist load -m docs`" in text
